@@ -1,0 +1,1 @@
+//! ARPwatch exporter (Kea hooks library).

@@ -1,0 +1,1 @@
+//! Fixtures that start the real programs the system tests drive.
