@@ -4,8 +4,15 @@
 //! This crate knows nothing of Kea, warp or the process it runs in. The wire
 //! protocol it implements is specified in `docs/protocol.md`.
 
+pub mod client;
+pub mod contract;
+pub mod fault_code;
+mod limits;
 mod message;
+pub mod multicall;
 mod value;
+pub mod xml;
 
+pub use limits::Limits;
 pub use message::{Fault, MethodCall, MethodResponse};
 pub use value::{DateTime, Struct, Value};

@@ -1,0 +1,1 @@
+//! Hook parameters, validated once at load (being written).

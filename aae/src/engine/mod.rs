@@ -1,0 +1,1 @@
+//! Queue, workers and sinks (being written).

@@ -1,0 +1,1 @@
+//! The async XML-RPC client (being written).

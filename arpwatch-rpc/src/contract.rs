@@ -1,0 +1,1 @@
+//! The method contract (being written).
