@@ -1,0 +1,220 @@
+//! A real `redis-server` on a free loopback port, private to one test.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::{free_port, require_program, wait_for};
+
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+    server: PathBuf,
+}
+
+impl RedisServer {
+    /// Starts a server with persistence off, on a fresh port, and waits until
+    /// it answers PING.
+    pub fn start() -> RedisServer {
+        let server = require_program("redis-server");
+        require_program("redis-cli");
+        let mut dir = tempfile::tempdir().expect("temp dir for redis");
+        for _ in 0..5 {
+            let mut r = RedisServer {
+                child: None,
+                port: free_port(),
+                dir,
+                server: server.clone(),
+            };
+            if r.spawn() {
+                return r;
+            }
+            dir = r.take_dir();
+        }
+        panic!("redis-server would not start on any of 5 free ports");
+    }
+
+    fn take_dir(mut self) -> tempfile::TempDir {
+        self.kill();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
+    }
+
+    fn spawn(&mut self) -> bool {
+        let log = self.dir.path().join("redis.log");
+        let child = Command::new(&self.server)
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--logfile")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        self.child = Some(child);
+        let port = self.port;
+        let up = wait_for(
+            "redis-server to answer PING",
+            Duration::from_secs(10),
+            || {
+                if let Some(status) = self
+                    .child
+                    .as_mut()
+                    .and_then(|c| c.try_wait().ok().flatten())
+                {
+                    return Some(Err(status));
+                }
+                ping(port).then_some(Ok(()))
+            },
+        );
+        match up {
+            Ok(()) => true,
+            Err(_) => {
+                self.child = None;
+                false
+            }
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:PORT`, the form aae and aai take.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server (SIGKILL: an outage, not a shutdown) and waits until
+    /// the port refuses connections.
+    pub fn stop(&mut self) {
+        self.kill();
+        let port = self.port;
+        wait_for("redis port to close", Duration::from_secs(10), || {
+            TcpStream::connect(("127.0.0.1", port))
+                .is_err()
+                .then_some(())
+        });
+    }
+
+    /// Starts it again on the same port, empty.
+    pub fn restart(&mut self) {
+        self.kill();
+        assert!(
+            self.spawn(),
+            "redis-server did not come back on port {}",
+            self.port
+        );
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Runs `redis-cli` against this server and returns its stdout, trimmed.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "--no-raw"])
+            .args(args)
+            .output()
+            .expect("run redis-cli");
+        assert!(out.status.success(), "redis-cli {args:?} failed: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// `GET key` as raw bytes, `None` when absent.
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let mut s = self.connect();
+        let cmd = format!("*2\r\n$3\r\nGET\r\n${}\r\n{}\r\n", key.len(), key);
+        s.write_all(cmd.as_bytes()).expect("send GET");
+        let mut r = BufReader::new(s);
+        let mut line = String::new();
+        r.read_line(&mut line).expect("read GET reply");
+        let len: i64 = line
+            .strip_prefix('$')
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected GET reply {line:?}"));
+        if len < 0 {
+            return None;
+        }
+        let mut buf = vec![0; len as usize + 2];
+        r.read_exact(&mut buf).expect("read GET body");
+        buf.truncate(len as usize);
+        Some(buf)
+    }
+
+    /// `TTL key` in seconds (-2 absent, -1 no expiry).
+    pub fn ttl(&self, key: &str) -> i64 {
+        self.cli(&["TTL", key])
+            .trim_start_matches("(integer) ")
+            .parse()
+            .expect("TTL reply")
+    }
+
+    /// Every key matching `pattern` (SCAN, so safe on a big keyspace).
+    pub fn keys(&self, pattern: &str) -> Vec<String> {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["--scan", "--pattern", pattern])
+            .output()
+            .expect("run redis-cli --scan");
+        let mut keys: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to test redis");
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+        s
+    }
+}
+
+fn ping(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    s.set_read_timeout(Some(Duration::from_secs(1))).ok();
+    let mut buf = [0; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_answers_stops_and_restarts_empty() {
+        let mut r = RedisServer::start();
+        assert_eq!(r.cli(&["SET", "k", "v", "EX", "100"]), "OK");
+        assert_eq!(r.get("k").as_deref(), Some(&b"v"[..]));
+        assert!((99..=100).contains(&r.ttl("k")));
+        assert_eq!(r.keys("*"), ["k"]);
+        r.stop();
+        assert!(!ping(r.port()));
+        r.restart();
+        assert_eq!(r.get("k"), None);
+    }
+}
