@@ -1,1 +1,0 @@
-//! The method contract (being written).

@@ -1,0 +1,567 @@
+//! The method contract as values: lease structs, request checking, notices and
+//! multicall. Wire-level interoperability with Python is in `interop` below.
+
+use std::net::IpAddr;
+
+use arpwatch_rpc::contract::{
+    self, AAI_METHODS, AaiRequest, ArpwatchNotice, INFINITE_EXPIRES, LeaseValueError,
+    lease_from_value, lease_to_value,
+};
+use arpwatch_rpc::{DateTime, Fault, MethodCall, Struct, Value, fault_code, multicall};
+use lease_model::{Hostname, HwAddr, INFINITE_LIFETIME, Lease, LeaseEvent, LeaseRecord};
+use proptest::prelude::*;
+
+fn record(event: LeaseEvent) -> LeaseRecord {
+    LeaseRecord {
+        lease: Lease::new(
+            "192.0.2.10".parse().unwrap(),
+            "00:1b:2c:aa:bb:0f".parse().unwrap(),
+            3600,
+            1_764_000_000,
+            Hostname::from_bytes("printer-3"),
+            7,
+            event,
+        ),
+        node: "dhcp-a".into(),
+    }
+}
+
+fn call(method: &str, params: Vec<Value>) -> MethodCall {
+    MethodCall::new(method, params)
+}
+
+#[track_caller]
+fn fault(r: Result<AaiRequest, Fault>, code: i32, needles: &[&str]) {
+    let f = r.expect_err("expected a fault");
+    assert_eq!(f.code, code, "{f}");
+    for n in needles {
+        assert!(f.message.contains(n), "{:?} lacks {n:?}", f.message);
+    }
+}
+
+// ---- lease struct ----------------------------------------------------------
+
+fn arb_record() -> impl Strategy<Value = LeaseRecord> {
+    (
+        any::<bool>(),
+        any::<u128>(),
+        proptest::collection::vec(any::<u8>(), 1..=20),
+        prop_oneof![Just(INFINITE_LIFETIME), any::<u32>(), 0u32..100_000],
+        // Unix times a Kea node can report: 1970 to far beyond any lease.
+        0i64..8_000_000_000,
+        proptest::collection::vec(any::<u8>(), 0..40),
+        any::<u32>(),
+        0usize..6,
+        "[a-z0-9.-]{0,20}",
+    )
+        .prop_map(|(v6, bits, mac, valid, cltt, host, subnet, ev, node)| {
+            let ip: IpAddr = if v6 {
+                std::net::Ipv6Addr::from(bits).into()
+            } else {
+                std::net::Ipv4Addr::from(bits as u32).into()
+            };
+            LeaseRecord {
+                lease: Lease::new(
+                    ip,
+                    HwAddr::from_bytes(&mac).unwrap(),
+                    valid,
+                    cltt,
+                    Hostname::from_bytes(host),
+                    subnet,
+                    LeaseEvent::ALL[ev],
+                ),
+                node,
+            }
+        })
+}
+
+proptest! {
+    #[test]
+    fn lease_struct_round_trips(rec in arb_record()) {
+        let v = lease_to_value(&rec);
+        prop_assert_eq!(lease_from_value(&v).unwrap(), rec.clone());
+        // And through a notice, the way ARPwatch stand-ins receive it.
+        let notice = ArpwatchNotice::for_record(rec);
+        prop_assert_eq!(ArpwatchNotice::from_call(&notice.to_call()).unwrap(), notice);
+    }
+}
+
+#[test]
+fn lease_struct_members_are_as_documented() {
+    let v = lease_to_value(&record(LeaseEvent::Select));
+    let want: Struct = [
+        ("ip", Value::from("192.0.2.10")),
+        ("mac", "00:1b:2c:aa:bb:0f".into()),
+        (
+            "cltt",
+            DateTime::new(2025, 11, 24, 16, 0, 0).unwrap().into(),
+        ),
+        (
+            "expires",
+            DateTime::new(2025, 11, 24, 17, 0, 0).unwrap().into(),
+        ),
+        ("valid_lifetime", 3600.into()),
+        ("hostname", "printer-3".into()),
+        ("subnet_id", 7.into()),
+        ("event", "select".into()),
+        ("node", "dhcp-a".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(v, Value::Struct(want));
+}
+
+#[test]
+fn infinite_lease_is_minus_one_and_the_last_second() {
+    let mut rec = record(LeaseEvent::Renew);
+    rec.lease.valid_lifetime = INFINITE_LIFETIME;
+    let v = lease_to_value(&rec);
+    let s = v.as_struct().unwrap();
+    assert_eq!(s["valid_lifetime"], Value::Int(-1));
+    assert_eq!(s["expires"], Value::DateTime(INFINITE_EXPIRES));
+    assert_eq!(INFINITE_EXPIRES.to_string(), "99991231T23:59:59");
+    // A peer that sends Kea's raw 0xffffffff as i8 means the same.
+    let mut s = s.clone();
+    s.insert("valid_lifetime".into(), Value::I8(0xffff_ffff));
+    assert_eq!(lease_from_value(&Value::Struct(s)).unwrap(), rec);
+}
+
+#[test]
+fn lease_struct_is_read_liberally() {
+    let mut s = lease_to_value(&record(LeaseEvent::Select))
+        .as_struct()
+        .unwrap()
+        .clone();
+    s.insert("mac".into(), "00-1B-2C-AA-BB-0F".into());
+    s.insert("ip".into(), "::ffff:192.0.2.10".into());
+    s.insert("subnet_id".into(), Value::I8(7));
+    s.insert("vendor_extension".into(), Value::Bool(true));
+    assert_eq!(
+        lease_from_value(&Value::Struct(s)).unwrap(),
+        record(LeaseEvent::Select)
+    );
+}
+
+#[test]
+fn bad_lease_structs_name_the_member() {
+    let good = lease_to_value(&record(LeaseEvent::Select))
+        .as_struct()
+        .unwrap()
+        .clone();
+    let with = |k: &str, v: Option<Value>| {
+        let mut s = good.clone();
+        match v {
+            Some(v) => s.insert(k.to_owned(), v),
+            None => s.remove(k),
+        };
+        lease_from_value(&Value::Struct(s)).unwrap_err()
+    };
+    assert_eq!(
+        lease_from_value(&Value::from("x")).unwrap_err(),
+        LeaseValueError::NotAStruct { got: "string" }
+    );
+    assert_eq!(
+        with("node", None),
+        LeaseValueError::Missing { member: "node" }
+    );
+    assert_eq!(
+        with("cltt", Some("20251124T16:00:00".into())),
+        LeaseValueError::WrongType {
+            member: "cltt",
+            expected: "a dateTime.iso8601 (UTC)",
+            got: "string"
+        }
+    );
+    assert_eq!(
+        with("valid_lifetime", Some(Value::Double(1.0))),
+        LeaseValueError::WrongType {
+            member: "valid_lifetime",
+            expected: "an int or i8",
+            got: "double"
+        }
+    );
+    for (member, value, needle) in [
+        ("ip", Value::from("10.0.0"), "invalid IP address \"10.0.0\""),
+        ("mac", "zz:zz".into(), "not a hex digit"),
+        ("mac", "".into(), "it is empty"),
+        ("event", "Select".into(), "unknown lease event"),
+        ("valid_lifetime", Value::Int(-2), "-2 is not a lifetime"),
+        ("subnet_id", Value::Int(-1), "-1 is not a Kea subnet id"),
+        ("subnet_id", Value::I8(1 << 32), "is not a Kea subnet id"),
+        (
+            "expires",
+            DateTime::new(2025, 11, 24, 17, 0, 1).unwrap().into(),
+            "does not agree with cltt 20251124T16:00:00",
+        ),
+    ] {
+        let err = with(member, Some(value));
+        let LeaseValueError::Invalid { member: m, reason } = &err else {
+            panic!("{member}: {err:?}")
+        };
+        assert_eq!(*m, member);
+        assert!(reason.contains(needle), "{member}: {reason}");
+        let f = err.fault("parameter 1 (lease) of arpwatch.lease_seen");
+        assert_eq!(f.code, fault_code::INVALID_PARAMS);
+        assert!(
+            f.message.starts_with(&format!(
+                "parameter 1 (lease) of arpwatch.lease_seen: lease struct member `{member}`"
+            )),
+            "{}",
+            f.message
+        );
+    }
+}
+
+// ---- notices ---------------------------------------------------------------
+
+#[test]
+fn notices_follow_the_event() {
+    for e in LeaseEvent::ALL {
+        let n = ArpwatchNotice::for_record(record(e));
+        let want = if e.ends_lease() {
+            "arpwatch.lease_gone"
+        } else {
+            "arpwatch.lease_seen"
+        };
+        assert_eq!(n.method(), want);
+        let c = n.to_call();
+        assert_eq!(c.method, want);
+        assert_eq!(c.params, [lease_to_value(&record(e))]);
+    }
+}
+
+#[test]
+fn bad_notices_fault() {
+    let lease = lease_to_value(&record(LeaseEvent::Release));
+    let f =
+        ArpwatchNotice::from_call(&call("arpwatch.lease_seen", vec![lease.clone()])).unwrap_err();
+    assert_eq!(f.code, fault_code::INVALID_PARAMS);
+    assert!(
+        f.message
+            .contains("event release belongs to arpwatch.lease_gone"),
+        "{f}"
+    );
+    let f = ArpwatchNotice::from_call(&call("arpwatch.lease_gone", vec![])).unwrap_err();
+    assert_eq!(f.code, fault_code::INVALID_PARAMS);
+    assert!(f.message.contains("takes 1 parameter, got 0"), "{f}");
+    let f = ArpwatchNotice::from_call(&call("arpwatch.lease_gone", vec![1.into()])).unwrap_err();
+    assert!(
+        f.message.contains(
+            "parameter 1 (lease) of arpwatch.lease_gone: expected a lease struct, got int"
+        ),
+        "{f}"
+    );
+    let f = ArpwatchNotice::from_call(&call("arpwatch.lease_lost", vec![lease])).unwrap_err();
+    assert_eq!(f.code, fault_code::METHOD_NOT_FOUND);
+}
+
+// ---- aai requests ----------------------------------------------------------
+
+#[test]
+fn aai_requests_parse() {
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    assert_eq!(
+        AaiRequest::from_call(call("arpwatch.get_mac", vec!["192.0.2.1".into()])),
+        Ok(AaiRequest::GetMac(ip("192.0.2.1")))
+    );
+    // Canonical: the mapped form and odd spellings are the one address.
+    assert_eq!(
+        AaiRequest::from_call(call("arpwatch.get_mac", vec![" ::FFFF:192.0.2.1 ".into()])),
+        Ok(AaiRequest::GetMac(ip("192.0.2.1")))
+    );
+    assert_eq!(
+        AaiRequest::from_call(call("arpwatch.get_lease", vec!["2001:DB8:0::1".into()])),
+        Ok(AaiRequest::GetLease(ip("2001:db8::1")))
+    );
+    assert_eq!(
+        AaiRequest::from_call(call("system.listMethods", vec![])),
+        Ok(AaiRequest::ListMethods)
+    );
+    let help = AaiRequest::from_call(call("system.methodHelp", vec!["arpwatch.get_mac".into()]));
+    assert_eq!(
+        help,
+        Ok(AaiRequest::MethodHelp(
+            contract::method_spec("arpwatch.get_mac").unwrap()
+        ))
+    );
+    assert!(matches!(
+        AaiRequest::from_call(call("system.methodSignature", vec!["system.multicall".into()])),
+        Ok(AaiRequest::MethodSignature(s)) if s.name == "system.multicall"
+    ));
+    let mc = multicall::encode_calls(&[
+        contract::get_mac_call(ip("192.0.2.1")),
+        call("arpwatch.get_mac", vec!["nope".into()]),
+        call("system.multicall", vec![Value::Array(vec![])]),
+        call("no.such", vec![]),
+        contract::get_lease_call(ip("192.0.2.2")),
+    ]);
+    let Ok(AaiRequest::Multicall(entries)) = AaiRequest::from_call(mc) else {
+        panic!("multicall did not parse")
+    };
+    assert_eq!(entries.len(), 5);
+    assert_eq!(entries[0], Ok(AaiRequest::GetMac(ip("192.0.2.1"))));
+    assert_eq!(
+        entries[1].as_ref().unwrap_err().code,
+        fault_code::INVALID_PARAMS
+    );
+    let nested = entries[2].as_ref().unwrap_err();
+    assert_eq!(nested.code, fault_code::INVALID_PARAMS);
+    assert!(nested.message.contains("nesting is refused"), "{nested}");
+    assert_eq!(
+        entries[3].as_ref().unwrap_err().code,
+        fault_code::METHOD_NOT_FOUND
+    );
+    assert_eq!(entries[4], Ok(AaiRequest::GetLease(ip("192.0.2.2"))));
+}
+
+#[test]
+fn bad_aai_requests_say_what_is_wrong() {
+    use fault_code::{INVALID_PARAMS, METHOD_NOT_FOUND};
+    fault(
+        AaiRequest::from_call(call("arpwatch.getMac", vec!["192.0.2.1".into()])),
+        METHOD_NOT_FOUND,
+        &["\"arpwatch.getMac\"", "arpwatch.get_mac, "],
+    );
+    fault(
+        AaiRequest::from_call(call("arpwatch.get_mac", vec![])),
+        INVALID_PARAMS,
+        &[
+            "arpwatch.get_mac takes 1 parameter, got 0",
+            "usage: arpwatch.get_mac(ip: string) -> string | nil",
+        ],
+    );
+    fault(
+        AaiRequest::from_call(call(
+            "arpwatch.get_lease",
+            vec!["192.0.2.1".into(), Value::Nil],
+        )),
+        INVALID_PARAMS,
+        &["takes 1 parameter, got 2"],
+    );
+    fault(
+        AaiRequest::from_call(call("arpwatch.get_mac", vec![Value::Int(3)])),
+        INVALID_PARAMS,
+        &["parameter 1 (ip) of arpwatch.get_mac must be string, got int"],
+    );
+    for bad in [
+        "10.0.0",
+        "010.0.0.1",
+        "fe80::1%eth0",
+        "",
+        "aa:bb:cc:dd:ee:ff",
+    ] {
+        fault(
+            AaiRequest::from_call(call("arpwatch.get_lease", vec![bad.into()])),
+            INVALID_PARAMS,
+            &[
+                "parameter 1 (ip) of arpwatch.get_lease: invalid IP address",
+                &format!("{bad:?}"),
+            ],
+        );
+    }
+    fault(
+        AaiRequest::from_call(call("system.listMethods", vec![Value::Nil])),
+        INVALID_PARAMS,
+        &["system.listMethods takes 0 parameters, got 1"],
+    );
+    fault(
+        AaiRequest::from_call(call(
+            "system.methodHelp",
+            vec!["arpwatch.lease_seen".into()],
+        )),
+        INVALID_PARAMS,
+        &["no method \"arpwatch.lease_seen\" is served here"],
+    );
+    fault(
+        AaiRequest::from_call(call("system.methodSignature", vec![Value::Bool(true)])),
+        INVALID_PARAMS,
+        &["must be string, got boolean"],
+    );
+    fault(
+        AaiRequest::from_call(call("system.multicall", vec![])),
+        INVALID_PARAMS,
+        &["system.multicall takes 1 parameter", "got 0"],
+    );
+    fault(
+        AaiRequest::from_call(call("system.multicall", vec![Value::Struct(Struct::new())])),
+        INVALID_PARAMS,
+        &[
+            "parameter 1 (calls) of system.multicall must be an array",
+            "got struct",
+        ],
+    );
+}
+
+#[test]
+fn introspection_answers_itself() {
+    let list = AaiRequest::ListMethods
+        .answer_introspection()
+        .unwrap()
+        .unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "arpwatch.get_lease",
+            "arpwatch.get_mac",
+            "system.listMethods",
+            "system.methodHelp",
+            "system.methodSignature",
+            "system.multicall"
+        ]
+    );
+    let mac = contract::method_spec("arpwatch.get_mac").unwrap();
+    let help = AaiRequest::MethodHelp(mac)
+        .answer_introspection()
+        .unwrap()
+        .unwrap();
+    assert!(
+        help.as_str()
+            .unwrap()
+            .starts_with("arpwatch.get_mac(ip: string) -> string | nil\n\n"),
+        "{help:?}"
+    );
+    assert_eq!(
+        AaiRequest::MethodSignature(mac).answer_introspection(),
+        Some(Ok(Value::Array(vec![Value::Array(vec![
+            "string".into(),
+            "string".into()
+        ])])))
+    );
+    assert_eq!(
+        AaiRequest::GetMac("192.0.2.1".parse().unwrap()).answer_introspection(),
+        None
+    );
+    assert!(AAI_METHODS.windows(2).all(|w| w[0].name < w[1].name));
+}
+
+#[test]
+fn results_round_trip() {
+    let mac: HwAddr = "00:1B:2C:AA:BB:0F".parse().unwrap();
+    let v = contract::mac_result(Some(mac));
+    assert_eq!(v, Value::from("00:1b:2c:aa:bb:0f"));
+    assert_eq!(contract::parse_mac_result(&v), Ok(Some(mac)));
+    assert_eq!(contract::mac_result(None), Value::Nil);
+    assert_eq!(contract::parse_mac_result(&Value::Nil), Ok(None));
+    assert!(contract::parse_mac_result(&Value::Int(1)).is_err());
+
+    let rec = record(LeaseEvent::Renew);
+    let v = contract::lease_result(Some(&rec));
+    assert_eq!(contract::parse_lease_result(&v), Ok(Some(rec)));
+    assert_eq!(contract::lease_result(None), Value::Nil);
+    assert_eq!(contract::parse_lease_result(&Value::Nil), Ok(None));
+    let err = contract::parse_lease_result(&Value::from("x")).unwrap_err();
+    assert_eq!(err.method, "arpwatch.get_lease");
+}
+
+// ---- multicall -------------------------------------------------------------
+
+#[test]
+fn multicall_request_shape() {
+    let mc = multicall::encode_calls(&[call("a.b", vec![1.into(), "x".into()])]);
+    let entry = Value::Struct(Struct::from([
+        ("methodName".to_owned(), Value::from("a.b")),
+        (
+            "params".to_owned(),
+            Value::Array(vec![1.into(), "x".into()]),
+        ),
+    ]));
+    assert_eq!(
+        mc,
+        call("system.multicall", vec![Value::Array(vec![entry])])
+    );
+}
+
+#[test]
+fn malformed_multicall_entries_are_their_own_faults() {
+    let entry = |pairs: &[(&str, Value)]| {
+        Value::Struct(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+        )
+    };
+    let entries = vec![
+        Value::from("x"),
+        entry(&[("params", Value::Array(vec![]))]),
+        entry(&[("methodName", 1.into()), ("params", Value::Array(vec![]))]),
+        entry(&[("methodName", "a".into())]),
+        entry(&[("methodName", "a".into()), ("params", 1.into())]),
+        entry(&[("methodName", "a".into()), ("params", Value::Array(vec![]))]),
+    ];
+    let out = multicall::decode_calls(vec![Value::Array(entries)]).unwrap();
+    let needles = [
+        "entry 0: must be a struct {methodName, params}, got string",
+        "entry 1: has no methodName",
+        "entry 2: methodName must be a string, got int",
+        "entry 3: call to a has no params member",
+        "entry 4: params of a must be an array, got int",
+    ];
+    for (got, needle) in out.iter().zip(needles) {
+        let f = got.as_ref().unwrap_err();
+        assert_eq!(f.code, fault_code::INVALID_PARAMS);
+        assert!(f.message.contains(needle), "{f} lacks {needle}");
+    }
+    assert_eq!(out[5], Ok(call("a", vec![])));
+}
+
+#[test]
+fn malformed_multicall_results_are_errors() {
+    let fault_struct = |code: Value, msg: Value| {
+        Value::Struct(Struct::from([
+            ("faultCode".to_owned(), code),
+            ("faultString".to_owned(), msg),
+        ]))
+    };
+    assert_eq!(
+        multicall::decode_results(Value::Array(vec![
+            Value::Array(vec![Value::Nil]),
+            fault_struct(Value::Int(-32601), "nope".into()),
+            fault_struct(Value::I8(4), "wide code".into()),
+        ]))
+        .unwrap(),
+        vec![
+            Ok(Value::Nil),
+            Err(Fault::new(-32601, "nope")),
+            Err(Fault::new(4, "wide code"))
+        ]
+    );
+    for (v, index, needle) in [
+        (Value::Nil, None, "expected an array, got nil"),
+        (
+            Value::Array(vec![Value::Array(vec![])]),
+            Some(0),
+            "got 0 elements",
+        ),
+        (
+            Value::Array(vec![Value::Array(vec![1.into()]), 1.into()]),
+            Some(1),
+            "got int",
+        ),
+        (
+            Value::Array(vec![fault_struct("1".into(), "x".into())]),
+            Some(0),
+            "faultCode: int",
+        ),
+        (
+            Value::Array(vec![fault_struct(Value::I8(1 << 40), "x".into())]),
+            Some(0),
+            "faultCode: int",
+        ),
+    ] {
+        let err = multicall::decode_results(v).unwrap_err();
+        assert_eq!(err.index, index);
+        assert!(err.reason.contains(needle), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("malformed system.multicall result")
+        );
+    }
+}
