@@ -1,1 +1,54 @@
-//! XML codec (being written).
+//! The XML-RPC wire format: a hardened parser and a writer.
+//!
+//! The parser reads what Python's `xmlrpc.client` and Perl's RPC::XML write
+//! (and the XML-RPC spec allows), and refuses anything that could cost more
+//! than the document is worth: documents over a size limit, values nested
+//! deeper than a depth limit, and every DTD (so no entity expansion, ever).
+//! Whitespace inside strings is data and kept exactly.
+//!
+//! The writer only produces documents that both peers read back as the same
+//! value; values XML-RPC cannot carry (NaN, `\0` in a string...) are a
+//! [`WriteError`], never invalid XML.
+//!
+//! ```
+//! use arpwatch_rpc::{Limits, MethodCall, Value};
+//! use arpwatch_rpc::xml::{parse_call, write_call};
+//!
+//! let call = MethodCall::new("arpwatch.get_mac", vec![Value::from(" 192.0.2.1 ")]);
+//! let doc = write_call(&call).unwrap();
+//! assert_eq!(parse_call(&doc, &Limits::default()).unwrap(), call);
+//! ```
+
+mod error;
+mod lexer;
+mod parse;
+mod scalar;
+mod write;
+
+pub use error::{ParseError, WriteError};
+
+use crate::{Limits, MethodCall, MethodResponse};
+
+/// Parses a `<methodCall>` document.
+pub fn parse_call(doc: &[u8], limits: &Limits) -> Result<MethodCall, ParseError> {
+    parse::call(doc, limits)
+}
+
+/// Parses a `<methodResponse>` document: `Ok(Ok(value))` for a response,
+/// `Ok(Err(fault))` for a fault response.
+pub fn parse_response(doc: &[u8], limits: &Limits) -> Result<MethodResponse, ParseError> {
+    parse::response(doc, limits)
+}
+
+/// Writes a `<methodCall>` document (UTF-8, with an XML declaration).
+pub fn write_call(call: &MethodCall) -> Result<Vec<u8>, WriteError> {
+    write::call(call)
+}
+
+/// Writes a `<methodResponse>` document; a fault as the spec's fault struct.
+pub fn write_response(resp: &MethodResponse) -> Result<Vec<u8>, WriteError> {
+    write::response(resp)
+}
+
+#[cfg(test)]
+mod tests;
