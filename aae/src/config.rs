@@ -1,1 +1,507 @@
-//! Hook parameters, validated once at load (being written).
+//! Hook parameters, validated once at load.
+//!
+//! Kea hands the hook the `"parameters"` map of its `hooks-libraries` entry;
+//! the border passes it here as JSON text. Every key is checked: an unknown
+//! key, a wrong type, an out-of-range number or a bad URL is refused with a
+//! [`ConfigError`] that names the parameter and says what is expected, so Kea
+//! refuses the configuration instead of running half-configured.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+/// Default `redis-url`: the local Redis the lookup daemon (aai) also reads.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// Default `arpwatch-timeout-ms`.
+pub const DEFAULT_ARPWATCH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default `workers`: one busy sink call in flight while the next is prepared.
+pub const DEFAULT_WORKERS: usize = 2;
+/// Default `queue-capacity`: distinct addresses pending, about a /16 worth;
+/// a few MiB at most.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
+
+/// Bounds of the numeric parameters, in one place so the error messages and
+/// the checks agree.
+const WORKERS: (u64, u64) = (1, 64);
+const QUEUE_CAPACITY: (u64, u64) = (1, 16_777_216);
+const GRACE_SECS: (u64, u64) = (0, 7 * 24 * 3600);
+const ARPWATCH_TIMEOUT_MS: (u64, u64) = (1, 600_000);
+
+/// Every parameter the hook accepts, for the "unknown parameter" message.
+pub const PARAMETERS: [&str; 9] = [
+    "redis-url",
+    "key-prefix",
+    "grace-period",
+    "arpwatch-url",
+    "arpwatch-timeout-ms",
+    "arpwatch-multicall",
+    "workers",
+    "queue-capacity",
+    "node-name",
+];
+
+/// The validated configuration of one loaded instance of the hook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Where leases are written: `redis://host[:port][/db]`,
+    /// `redis+unix:///path` or `unix:///path`.
+    pub redis_url: String,
+    /// Prepended to every Redis key; the same as aai's.
+    pub key_prefix: String,
+    /// Added to every lease's remaining lifetime to form the key's TTL.
+    pub grace_period: Duration,
+    /// ARPwatch's XML-RPC endpoint (`http://` only); `None`: Redis only.
+    pub arpwatch_url: Option<String>,
+    /// Bound on connecting to ARPwatch and on each request.
+    pub arpwatch_timeout: Duration,
+    /// Batch notices into one `system.multicall` request.
+    pub arpwatch_multicall: bool,
+    /// Worker threads (`aae-worker-N`), each doing I/O for both sinks.
+    pub workers: usize,
+    /// Distinct addresses that may be pending at once; new addresses beyond
+    /// it are dropped and counted.
+    pub queue_capacity: usize,
+    /// This DHCP node's name, stored with each lease and sent to ARPwatch.
+    pub node_name: String,
+    /// Bound on connecting to Redis and on each pipelined write. Not a hook
+    /// parameter: Redis is local, and a second is plenty.
+    pub redis_timeout: Duration,
+    /// Longest pause between retries of a failing sink. Not a hook
+    /// parameter; tests shorten it.
+    pub max_backoff: Duration,
+}
+
+impl Default for Config {
+    /// The defaults of every parameter, with the host name as `node_name`
+    /// (empty if it cannot be read; [`Config::from_json`] refuses that).
+    fn default() -> Self {
+        Config {
+            redis_url: DEFAULT_REDIS_URL.to_owned(),
+            key_prefix: lease_model::DEFAULT_KEY_PREFIX.to_owned(),
+            grace_period: Duration::from_secs(u64::from(lease_model::DEFAULT_GRACE_SECS)),
+            arpwatch_url: None,
+            arpwatch_timeout: DEFAULT_ARPWATCH_TIMEOUT,
+            arpwatch_multicall: false,
+            workers: DEFAULT_WORKERS,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            node_name: host_name().unwrap_or_default(),
+            redis_timeout: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why the parameters were refused. The text names the parameter and says
+/// what to write instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The parameters are not a JSON object.
+    NotAMap { got: String },
+    /// A key the hook does not know (a typo, usually).
+    Unknown { parameter: String },
+    /// A known key with a value of the wrong type, range or form.
+    Invalid {
+        parameter: &'static str,
+        expected: String,
+        got: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::NotAMap { got } => write!(
+                f,
+                "hook parameters: expected a map (JSON object) of parameters, got {got}"
+            ),
+            ConfigError::Unknown { parameter } => write!(
+                f,
+                "unknown parameter '{parameter}': expected one of {}",
+                PARAMETERS.join(", ")
+            ),
+            ConfigError::Invalid {
+                parameter,
+                expected,
+                got,
+            } => write!(f, "parameter '{parameter}': expected {expected}, got {got}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Parses and validates Kea's `"parameters"` map, given as JSON text.
+    /// `null`, empty text and `{}` all mean "every default".
+    pub fn from_json(params: &str) -> Result<Config, ConfigError> {
+        if params.trim().is_empty() {
+            return Config::from_map(&Map::new());
+        }
+        let value: Value = serde_json::from_str(params).map_err(|e| ConfigError::NotAMap {
+            got: format!("text that is not JSON ({e})"),
+        })?;
+        match value {
+            Value::Null => Config::from_map(&Map::new()),
+            Value::Object(map) => Config::from_map(&map),
+            other => Err(ConfigError::NotAMap { got: shown(&other) }),
+        }
+    }
+
+    fn from_map(map: &Map<String, Value>) -> Result<Config, ConfigError> {
+        if let Some(unknown) = map.keys().find(|k| !PARAMETERS.contains(&k.as_str())) {
+            return Err(ConfigError::Unknown {
+                parameter: unknown.clone(),
+            });
+        }
+        let mut c = Config::default();
+        let get = |name: &'static str| map.get(name).map(|v| (name, v));
+
+        if let Some((p, v)) = get("redis-url") {
+            c.redis_url = redis_url(p, v)?;
+        }
+        if let Some((p, v)) = get("key-prefix") {
+            let prefix = string(p, v, "a string of printable characters without spaces")?;
+            lease_model::RedisSchema::new(prefix, 0).map_err(|e| ConfigError::Invalid {
+                parameter: p,
+                expected: "a string of at most 256 bytes without whitespace or control characters"
+                    .into(),
+                got: format!("{} ({e})", shown(v)),
+            })?;
+            c.key_prefix = prefix.to_owned();
+        }
+        if let Some((p, v)) = get("grace-period") {
+            let secs = integer(p, v, GRACE_SECS, "a non-negative integer number of seconds")?;
+            c.grace_period = Duration::from_secs(secs);
+        }
+        if let Some((p, v)) = get("arpwatch-url") {
+            // `null` is how a templated configuration says "no ARPwatch".
+            c.arpwatch_url = match v {
+                Value::Null => None,
+                v => Some(http_url(p, v)?),
+            };
+        }
+        if let Some((p, v)) = get("arpwatch-timeout-ms") {
+            let ms = integer(
+                p,
+                v,
+                ARPWATCH_TIMEOUT_MS,
+                "a positive integer number of milliseconds",
+            )?;
+            c.arpwatch_timeout = Duration::from_millis(ms);
+        }
+        if let Some((p, v)) = get("arpwatch-multicall") {
+            c.arpwatch_multicall = v.as_bool().ok_or_else(|| invalid(p, "true or false", v))?;
+        }
+        if let Some((p, v)) = get("workers") {
+            c.workers = integer(p, v, WORKERS, "a number of worker threads")? as usize;
+        }
+        if let Some((p, v)) = get("queue-capacity") {
+            c.queue_capacity = integer(
+                p,
+                v,
+                QUEUE_CAPACITY,
+                "a number of distinct addresses that may be pending",
+            )? as usize;
+        }
+        match get("node-name") {
+            Some((p, v)) => c.node_name = node_name(p, v)?.to_owned(),
+            None if c.node_name.is_empty() => {
+                return Err(ConfigError::Invalid {
+                    parameter: "node-name",
+                    expected: "a name for this DHCP node (the host name could not be read \
+                               from /proc/sys/kernel/hostname; set 'node-name')"
+                        .into(),
+                    got: "nothing".into(),
+                });
+            }
+            None => {}
+        }
+        Ok(c)
+    }
+
+    /// The Redis layout this configuration writes.
+    pub fn schema(&self) -> lease_model::RedisSchema {
+        let grace = u32::try_from(self.grace_period.as_secs()).unwrap_or(u32::MAX);
+        lease_model::RedisSchema::new(self.key_prefix.clone(), grace)
+            .expect("key-prefix was validated by Config::from_json")
+    }
+}
+
+/// A value as the operator wrote it, quoted like JSON, cut short if long.
+fn shown(v: &Value) -> String {
+    let mut s = v.to_string();
+    if s.len() > 80 {
+        let mut end = 77;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push_str("...");
+    }
+    s
+}
+
+fn invalid(parameter: &'static str, expected: &str, got: &Value) -> ConfigError {
+    ConfigError::Invalid {
+        parameter,
+        expected: expected.to_owned(),
+        got: shown(got),
+    }
+}
+
+fn string<'v>(p: &'static str, v: &'v Value, expected: &str) -> Result<&'v str, ConfigError> {
+    v.as_str().ok_or_else(|| invalid(p, expected, v))
+}
+
+fn integer(
+    p: &'static str,
+    v: &Value,
+    (min, max): (u64, u64),
+    what: &str,
+) -> Result<u64, ConfigError> {
+    let expected = format!("{what} from {min} to {max}");
+    // 300.0 is what some templating tools make of 300: accept integral floats.
+    let n = match v {
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                .map(|f| f as u64)
+        }),
+        _ => None,
+    };
+    match n {
+        Some(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(invalid(p, &expected, v)),
+    }
+}
+
+fn redis_url(p: &'static str, v: &Value) -> Result<String, ConfigError> {
+    const EXPECTED: &str = "a Redis URL: redis://host[:port][/db], redis+unix:///path/to/socket \
+                            or unix:///path/to/socket";
+    let url = string(p, v, EXPECTED)?;
+    let scheme = url.split("://").next().unwrap_or_default();
+    if matches!(scheme, "rediss" | "valkeys") {
+        return Err(ConfigError::Invalid {
+            parameter: p,
+            expected: format!(
+                "{EXPECTED} (TLS is not built in; use a local Redis or a unix socket)"
+            ),
+            got: shown(v),
+        });
+    }
+    match redis::IntoConnectionInfo::into_connection_info(url) {
+        Ok(_) => Ok(url.to_owned()),
+        Err(e) => Err(ConfigError::Invalid {
+            parameter: p,
+            expected: EXPECTED.into(),
+            got: format!("{} ({e})", shown(v)),
+        }),
+    }
+}
+
+/// `http://host[:port][/path]`. Checked here rather than by the HTTP client
+/// so a typo fails at load, with the parameter's name.
+fn http_url(p: &'static str, v: &Value) -> Result<String, ConfigError> {
+    const EXPECTED: &str = "an http:// URL such as http://arpwatch.example:8080/RPC2 \
+                            (https is not supported)";
+    let url = string(p, v, EXPECTED)?;
+    let bad = || invalid(p, EXPECTED, v);
+    let rest = url.strip_prefix("http://").ok_or_else(bad)?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@')
+        || authority
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad());
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        // A bracketed IPv6 literal without a port has colons but ends in `]`.
+        Some((h, port)) if !port.ends_with(']') => (h, Some(port)),
+        _ => (authority, None),
+    };
+    if host.is_empty() || host == "[]" {
+        return Err(bad());
+    }
+    if let Some(port) = port {
+        match port.parse::<u16>() {
+            Ok(n) if n > 0 => {}
+            _ => return Err(bad()),
+        }
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    Ok(url.to_owned())
+}
+
+fn node_name<'v>(p: &'static str, v: &'v Value) -> Result<&'v str, ConfigError> {
+    const EXPECTED: &str = "a non-empty name of at most 255 bytes without whitespace";
+    let name = string(p, v, EXPECTED)?;
+    if name.is_empty()
+        || name.len() > 255
+        || name.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid(p, EXPECTED, v));
+    }
+    Ok(name)
+}
+
+/// The kernel's host name (what `gethostname(2)` returns), without libc.
+fn host_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(json: &str) -> String {
+        Config::from_json(json).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_means_defaults() {
+        for text in ["", "  ", "null", "{}"] {
+            let c = Config::from_json(text).unwrap();
+            assert_eq!(c.redis_url, DEFAULT_REDIS_URL);
+            assert_eq!(c.key_prefix, lease_model::DEFAULT_KEY_PREFIX);
+            assert_eq!(c.grace_period, Duration::from_secs(300));
+            assert_eq!(c.arpwatch_url, None);
+            assert_eq!(c.workers, 2);
+            assert_eq!(c.queue_capacity, 65_536);
+            assert!(!c.arpwatch_multicall);
+            assert_eq!(c.node_name, host_name().unwrap());
+        }
+    }
+
+    #[test]
+    fn every_parameter_is_read() {
+        let c = Config::from_json(
+            r#"{"redis-url": "redis+unix:///run/redis/redis.sock", "key-prefix": "k:",
+                "grace-period": 60, "arpwatch-url": "http://[::1]:8080/RPC2",
+                "arpwatch-timeout-ms": 250, "arpwatch-multicall": true, "workers": 4,
+                "queue-capacity": 10, "node-name": "dhcp-a"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.redis_url, "redis+unix:///run/redis/redis.sock");
+        assert_eq!(c.key_prefix, "k:");
+        assert_eq!(c.grace_period, Duration::from_secs(60));
+        assert_eq!(c.arpwatch_url.as_deref(), Some("http://[::1]:8080/RPC2"));
+        assert_eq!(c.arpwatch_timeout, Duration::from_millis(250));
+        assert!(c.arpwatch_multicall);
+        assert_eq!((c.workers, c.queue_capacity), (4, 10));
+        assert_eq!(c.node_name, "dhcp-a");
+        assert_eq!(c.schema().grace_secs(), 60);
+    }
+
+    #[test]
+    fn urls_of_every_accepted_form() {
+        for url in [
+            "redis://127.0.0.1:6379",
+            "redis://localhost/2",
+            "unix:///tmp/r.sock",
+            "redis://:secret@10.0.0.1",
+        ] {
+            let json = format!(r#"{{"redis-url": "{url}"}}"#);
+            assert_eq!(Config::from_json(&json).unwrap().redis_url, url);
+        }
+        for url in ["http://127.0.0.1:9", "http://arpwatch", "http://h:1/x?y"] {
+            let json = format!(r#"{{"arpwatch-url": "{url}"}}"#);
+            let c = Config::from_json(&json).unwrap();
+            assert_eq!(c.arpwatch_url.as_deref(), Some(url));
+        }
+        let c = Config::from_json(r#"{"arpwatch-url": null}"#).unwrap();
+        assert_eq!(c.arpwatch_url, None);
+    }
+
+    #[test]
+    fn messages_name_the_parameter_and_what_is_expected() {
+        assert_eq!(
+            err(r#"{"grace-period": "5m"}"#),
+            "parameter 'grace-period': expected a non-negative integer number of seconds \
+             from 0 to 604800, got \"5m\""
+        );
+        let cases = [
+            (
+                r#"{"grace-perod": 5}"#,
+                "unknown parameter 'grace-perod': expected one of redis-url,",
+            ),
+            (
+                r#"{"grace-period": -1}"#,
+                "parameter 'grace-period': expected a non-negative",
+            ),
+            (
+                r#"{"workers": 0}"#,
+                "parameter 'workers': expected a number of worker threads from 1 to 64, got 0",
+            ),
+            (r#"{"workers": 65}"#, "got 65"),
+            (r#"{"workers": 1.5}"#, "got 1.5"),
+            (
+                r#"{"queue-capacity": "big"}"#,
+                "parameter 'queue-capacity': expected a number",
+            ),
+            (r#"{"queue-capacity": 0}"#, "parameter 'queue-capacity'"),
+            (
+                r#"{"arpwatch-multicall": "yes"}"#,
+                "parameter 'arpwatch-multicall': expected true or false, got \"yes\"",
+            ),
+            (
+                r#"{"arpwatch-timeout-ms": 0}"#,
+                "parameter 'arpwatch-timeout-ms': expected a positive",
+            ),
+            (
+                r#"{"arpwatch-url": "https://a"}"#,
+                "parameter 'arpwatch-url': expected an http:// URL",
+            ),
+            (r#"{"arpwatch-url": "http://"}"#, "parameter 'arpwatch-url'"),
+            (
+                r#"{"arpwatch-url": "http://h:99999/"}"#,
+                "parameter 'arpwatch-url'",
+            ),
+            (r#"{"arpwatch-url": 8080}"#, "got 8080"),
+            (
+                r#"{"redis-url": "http://127.0.0.1"}"#,
+                "parameter 'redis-url': expected a Redis URL",
+            ),
+            (r#"{"redis-url": "rediss://h"}"#, "TLS is not built in"),
+            (
+                r#"{"redis-url": "127.0.0.1:6379"}"#,
+                "parameter 'redis-url'",
+            ),
+            (
+                r#"{"key-prefix": "a b"}"#,
+                "parameter 'key-prefix': expected a string of at most 256 bytes",
+            ),
+            (r#"{"key-prefix": 1}"#, "parameter 'key-prefix'"),
+            (
+                r#"{"node-name": ""}"#,
+                "parameter 'node-name': expected a non-empty name",
+            ),
+            (r#"{"node-name": "a b"}"#, "parameter 'node-name'"),
+            (
+                "[1]",
+                "hook parameters: expected a map (JSON object) of parameters, got [1]",
+            ),
+            (
+                "{",
+                "hook parameters: expected a map (JSON object) of parameters, got text that is not JSON",
+            ),
+        ];
+        for (json, want) in cases {
+            let got = err(json);
+            assert!(got.contains(want), "{json}: {got:?} lacks {want:?}");
+        }
+    }
+
+    #[test]
+    fn long_values_are_cut_short_in_messages() {
+        let long = "x".repeat(500);
+        let got = err(&format!(r#"{{"node-name": 5, "workers": "{long}"}}"#));
+        assert!(got.len() < 200, "{got}");
+        assert!(got.ends_with("..."), "{got}");
+    }
+}

@@ -33,6 +33,14 @@ messages! {
     AAE_LOAD_OK = Info, "the hook loaded and its workers started";
     AAE_LOAD_FAILED = Error, "the hook refused to load; the text names the bad parameter";
     AAE_UNLOAD = Info, "the hook stopped its workers and unloaded";
+    AAE_REDIS_DOWN = Error, "writing to Redis failed; the leases stay pending and are retried with backoff (check that Redis runs and that 'redis-url' points at it)";
+    AAE_REDIS_UP = Info, "Redis accepts writes again after failing; the pending leases are being written";
+    AAE_ARPWATCH_DOWN = Error, "notifying ARPwatch failed; the notices stay pending and are retried with backoff (check that ARPwatch runs and that 'arpwatch-url' points at it)";
+    AAE_ARPWATCH_UP = Info, "ARPwatch accepts notices again after failing; the pending notices are being sent";
+    AAE_ARPWATCH_FAULT = Warn, "ARPwatch answered a notice with an XML-RPC fault; that notice is not retried (the fault text says what ARPwatch disliked)";
+    AAE_BACKLOG_FULL = Warn, "the backlog of pending addresses is full, so events for new addresses were dropped (raise 'queue-capacity', or bring the failing sink back)";
+    AAE_LEASE_EXPIRED = Debug, "a pending lease was past expiry plus grace when its turn came, so it was not written to Redis";
+    AAE_STOP_SLOW = Warn, "a worker thread did not stop within the bound and was left behind (a sink call ignored its timeout)";
 }
 
 /// Emits `text` under `msg`. Never panics and never blocks on I/O beyond the

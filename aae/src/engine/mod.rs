@@ -1,1 +1,196 @@
-//! Queue, workers and sinks (being written).
+//! The plain-Rust engine: a non-blocking coalescing queue, a pool of worker
+//! threads, and the sinks they write to (Redis, ARPwatch).
+//!
+//! Data flows one way: [`Exporter::submit`] (on Kea's packet threads) →
+//! [`queue`] (newest state per address) → [`worker`] threads → sinks
+//! ([`redis_sink`], `arpwatch_sink`). `submit` never waits for a worker and
+//! never does I/O; workers never call back into the submitting side.
+
+mod counters;
+mod health;
+mod queue;
+mod redis_sink;
+mod sink;
+mod worker;
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+pub use counters::Counters;
+use counters::Stats;
+use health::Health;
+use queue::{Pushed, Queue};
+use worker::{Phase, Shared};
+
+use crate::config::Config;
+use crate::messages::{
+    AAE_ARPWATCH_DOWN, AAE_ARPWATCH_UP, AAE_REDIS_DOWN, AAE_REDIS_UP, AAE_STOP_SLOW, emit,
+};
+
+/// One lease event to export.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Export {
+    pub lease: lease_model::Lease,
+    /// `false` for a resync of Kea's lease database at (re)configuration:
+    /// Redis is repaired, ARPwatch is not told about leases again.
+    pub notify_arpwatch: bool,
+}
+
+/// Why the engine could not start. Nothing has been left running.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot use 'redis-url' {url:?}: {source}; give a redis:// or unix:// URL")]
+    RedisUrl {
+        url: String,
+        source: redis::RedisError,
+    },
+    #[error(
+        "cannot start worker thread {name}: {source}; the process may be out of threads or memory"
+    )]
+    Thread {
+        name: String,
+        source: std::io::Error,
+    },
+}
+
+/// The running engine: the queue and the worker threads. Dropping it stops
+/// it (with a 2 s bound); call [`Exporter::stop`] to choose the bound.
+pub struct Exporter {
+    shared: Arc<Shared>,
+    phase: watch::Sender<Phase>,
+    threads: Vec<(String, JoinHandle<()>)>,
+    done: mpsc::Receiver<usize>,
+}
+
+/// What `Drop` allows when `stop` was not called.
+const DROP_STOP_BOUND: Duration = Duration::from_secs(2);
+
+impl Exporter {
+    /// Starts `config.workers` worker threads (`aae-worker-0`, …). Does not
+    /// wait for Redis or ARPwatch: they are connected to on first use, and
+    /// retried while they are down.
+    pub fn start(config: Config) -> Result<Exporter, EngineError> {
+        let shared = Arc::new(Shared {
+            // The ARPwatch sink is not wired yet: nothing is queued for it.
+            queue: Queue::new(config.queue_capacity, false),
+            stats: Stats::default(),
+            health: [
+                Health::new("Redis", AAE_REDIS_DOWN, AAE_REDIS_UP, config.max_backoff),
+                Health::new(
+                    "ARPwatch",
+                    AAE_ARPWATCH_DOWN,
+                    AAE_ARPWATCH_UP,
+                    config.max_backoff,
+                ),
+            ],
+        });
+        let (phase, phase_rx) = watch::channel(Phase::Running);
+        let (done_tx, done) = mpsc::channel();
+        let mut exporter = Exporter {
+            shared,
+            phase,
+            threads: Vec::with_capacity(config.workers),
+            done,
+        };
+        for index in 0..config.workers.max(1) {
+            let name = format!("aae-worker-{index}");
+            let redis =
+                redis_sink::RedisSink::new(&config).map_err(|source| EngineError::RedisUrl {
+                    url: config.redis_url.clone(),
+                    source,
+                })?;
+            let thread_err = |source| EngineError::Thread {
+                name: name.clone(),
+                source,
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .thread_name(format!("aae-resolve-{index}"))
+                .build()
+                .map_err(thread_err)?;
+            let (shared, phase_rx, done_tx) =
+                (exporter.shared.clone(), phase_rx.clone(), done_tx.clone());
+            let handle = std::thread::Builder::new()
+                .name(name.clone())
+                .spawn(move || worker::run(index, rt, shared, redis, phase_rx, done_tx))
+                .map_err(thread_err)?;
+            // On an early return, dropping `exporter` stops what started.
+            exporter.threads.push((name, handle));
+        }
+        Ok(exporter)
+    }
+
+    /// Queues one event. Never blocks on the workers and never does I/O:
+    /// one short critical section on one shard of the queue. A newer event
+    /// for an address replaces a pending one; an event for a new address is
+    /// dropped (and counted) when the backlog is full.
+    pub fn submit(&self, export: Export) {
+        let stats = &self.shared.stats;
+        Stats::add(&stats.received, 1);
+        match self.shared.queue.push(export.lease, export.notify_arpwatch) {
+            Pushed::Queued | Pushed::Updated => {}
+            Pushed::Coalesced => Stats::add(&stats.coalesced, 1),
+            Pushed::Dropped => Stats::add(&stats.dropped, 1),
+        }
+    }
+
+    /// Counts an event the border could not turn into an [`Export`] (a
+    /// DHCPv6 lease without a hardware address).
+    pub fn count_skipped(&self) {
+        Stats::add(&self.shared.stats.skipped, 1);
+    }
+
+    /// A snapshot of the counters; a handful of atomic loads.
+    pub fn counters(&self) -> Counters {
+        self.shared.stats.snapshot(self.shared.queue.len() as u64)
+    }
+
+    /// Stops the workers and joins them within `timeout`, even while a sink
+    /// hangs: for the first half, workers finish sending what is pending to
+    /// sinks that work; then whatever is in flight is abandoned.
+    pub fn stop(mut self, timeout: Duration) {
+        self.stop_within(timeout);
+    }
+
+    fn stop_within(&mut self, timeout: Duration) {
+        if self.threads.is_empty() {
+            return;
+        }
+        let deadline = Instant::now() + timeout;
+        let drain_until = Instant::now() + timeout / 2;
+        self.phase.send_replace(Phase::Draining);
+        let mut finished = vec![false; self.threads.len()];
+        let wait = |until: Instant, finished: &mut Vec<bool>| {
+            while finished.iter().any(|f| !f) {
+                let left = until.saturating_duration_since(Instant::now());
+                match self.done.recv_timeout(left) {
+                    Ok(i) => finished[i] = true,
+                    Err(_) => return,
+                }
+            }
+        };
+        wait(drain_until, &mut finished);
+        self.phase.send_replace(Phase::Cancel);
+        wait(deadline, &mut finished);
+        for (i, (name, handle)) in self.threads.drain(..).enumerate() {
+            if finished[i] {
+                let _ = handle.join();
+            } else {
+                emit(
+                    AAE_STOP_SLOW,
+                    format_args!("{name} still runs {timeout:?} after stop; not waiting for it"),
+                );
+            }
+        }
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        self.stop_within(DROP_STOP_BOUND);
+    }
+}

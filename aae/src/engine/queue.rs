@@ -1,0 +1,392 @@
+//! The coalescing backlog between [`Exporter::submit`](super::Exporter::submit)
+//! and the workers.
+//!
+//! One entry per address holds the newest lease seen for it, and per sink
+//! whether that state still has to be sent (`dirty`) and whether a worker is
+//! sending an older one right now (`in_flight`). So:
+//!
+//! - the backlog is bounded by distinct addresses, never by time spent down:
+//!   a thousand updates of one address while Redis is away are one entry;
+//! - each sink has its own ready list, so a dead ARPwatch never holds back
+//!   Redis writes, nor the other way round;
+//! - an address is never in flight to one sink twice at once, so an older
+//!   state can never overtake a newer one on the wire: a state that arrives
+//!   while an older one is in flight waits for that send to finish;
+//! - a failed send marks the entry dirty again, and what is retried is the
+//!   newest state, which is what the sink must end up with.
+//!
+//! The map is split into shards, each behind a [`Mutex`] held only for one
+//! insert (by `submit`) or for taking a few entries (by a worker), so Kea's
+//! packet threads rarely meet each other or a worker on the same lock.
+//!
+//! Invariant, per shard and sink: an address is in `ready[sink]` exactly when
+//! its entry is dirty and not in flight for that sink; an entry exists
+//! exactly while some sink has it dirty or in flight.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use lease_model::Lease;
+use tokio::sync::Notify;
+
+/// The sinks, as indices into per-sink arrays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sink {
+    Redis = 0,
+    Arpwatch = 1,
+}
+
+const SINKS: usize = 2;
+
+/// Power of two; enough that 64 packet threads and a few workers seldom share one.
+const SHARDS: usize = 64;
+
+/// A worker takes at most this many entries per lock of one shard, so a big
+/// batch never keeps `submit` waiting for long.
+const TAKE_PER_LOCK: usize = 32;
+
+/// What happened to one submitted event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    /// A new address joined the backlog.
+    Queued,
+    /// It replaced a state of the same address that had not been sent yet.
+    Coalesced,
+    /// It updated an address only in flight; it will be sent after that.
+    Updated,
+    /// The backlog is full of other addresses.
+    Dropped,
+}
+
+/// What became of one lease a worker took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The sink has it (or, for Redis, it needed no write).
+    Done,
+    /// The sink failed; send the address's newest state again later.
+    Retry,
+}
+
+struct Entry {
+    lease: Lease,
+    dirty: [bool; SINKS],
+    in_flight: [bool; SINKS],
+}
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<IpAddr, Entry>,
+    ready: [VecDeque<IpAddr>; SINKS],
+}
+
+/// Keeps shards on separate cache lines, so two threads locking neighbouring
+/// shards do not slow each other down.
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded(Mutex<Shard>);
+
+pub(crate) struct Queue {
+    shards: Box<[Padded]>,
+    /// Distinct addresses in all shards: what `capacity` bounds.
+    len: AtomicUsize,
+    capacity: usize,
+    /// Per sink: at least one address became ready. A permit is stored when
+    /// no worker waits, so a wake-up is never lost.
+    signals: [Notify; SINKS],
+    /// Which sinks exist: without an ARPwatch URL nothing is queued for it.
+    enabled: [bool; SINKS],
+    /// Per sink: the shard a worker starts its next scan at, so workers
+    /// spread over the shards instead of all fighting for the first.
+    cursors: [AtomicUsize; SINKS],
+}
+
+impl Queue {
+    pub fn new(capacity: usize, arpwatch: bool) -> Queue {
+        Queue {
+            shards: (0..SHARDS).map(|_| Padded::default()).collect(),
+            len: AtomicUsize::new(0),
+            capacity,
+            signals: Default::default(),
+            enabled: [true, arpwatch],
+            cursors: Default::default(),
+        }
+    }
+
+    /// Distinct addresses pending for any sink, in flight included.
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    pub fn signal(&self, sink: Sink) -> &Notify {
+        &self.signals[sink as usize]
+    }
+
+    /// Records `lease` as its address's newest state, for Redis and (when
+    /// `arpwatch`) for ARPwatch. Never blocks beyond one short critical
+    /// section; does no I/O.
+    pub fn push(&self, lease: Lease, arpwatch: bool) -> Pushed {
+        let wanted = [true, arpwatch && self.enabled[Sink::Arpwatch as usize]];
+        let ip = lease.ip;
+        let mut woken = [false; SINKS];
+        let pushed = {
+            let mut shard = lock(&self.shards[shard_of(ip)].0);
+            let Shard { map, ready } = &mut *shard;
+            match map.get_mut(&ip) {
+                Some(e) => {
+                    let waiting = e.dirty.iter().any(|d| *d);
+                    e.lease = lease;
+                    for s in 0..SINKS {
+                        if wanted[s] && !e.dirty[s] {
+                            e.dirty[s] = true;
+                            if !e.in_flight[s] {
+                                ready[s].push_back(ip);
+                                woken[s] = true;
+                            }
+                        }
+                    }
+                    if waiting {
+                        Pushed::Coalesced
+                    } else {
+                        Pushed::Updated
+                    }
+                }
+                None => {
+                    if self.len.fetch_add(1, Ordering::Relaxed) >= self.capacity {
+                        self.len.fetch_sub(1, Ordering::Relaxed);
+                        return Pushed::Dropped;
+                    }
+                    for s in 0..SINKS {
+                        if wanted[s] {
+                            ready[s].push_back(ip);
+                            woken[s] = true;
+                        }
+                    }
+                    map.insert(
+                        ip,
+                        Entry {
+                            lease,
+                            dirty: wanted,
+                            in_flight: [false; SINKS],
+                        },
+                    );
+                    Pushed::Queued
+                }
+            }
+        };
+        for s in 0..SINKS {
+            if woken[s] {
+                self.signals[s].notify_one();
+            }
+        }
+        pushed
+    }
+
+    /// Moves up to `max` ready addresses of `sink` in flight and appends
+    /// their newest leases to `out`. Each must come back through
+    /// [`Queue::finish`].
+    pub fn take(&self, sink: Sink, max: usize, out: &mut Vec<Lease>) {
+        let s = sink as usize;
+        let start = self.cursors[s].fetch_add(1, Ordering::Relaxed);
+        for i in 0..SHARDS {
+            if out.len() >= max {
+                return;
+            }
+            let mut shard = lock(&self.shards[(start + i) % SHARDS].0);
+            let Shard { map, ready } = &mut *shard;
+            let want = (max - out.len()).min(TAKE_PER_LOCK);
+            for _ in 0..want {
+                let Some(ip) = ready[s].pop_front() else {
+                    break;
+                };
+                let e = map.get_mut(&ip).expect("a ready address has an entry");
+                e.dirty[s] = false;
+                e.in_flight[s] = true;
+                out.push(e.lease.clone());
+            }
+        }
+    }
+
+    /// Ends the flight of each address taken for `sink`. A retried address
+    /// is ready again at once; the worker's backoff decides when it is next
+    /// taken.
+    pub fn finish(&self, sink: Sink, done: impl IntoIterator<Item = (IpAddr, Outcome)>) {
+        let s = sink as usize;
+        for (ip, outcome) in done {
+            let mut shard = lock(&self.shards[shard_of(ip)].0);
+            let Shard { map, ready } = &mut *shard;
+            let Some(e) = map.get_mut(&ip) else {
+                debug_assert!(false, "finished an address that was not taken");
+                continue;
+            };
+            e.in_flight[s] = false;
+            if outcome == Outcome::Retry {
+                e.dirty[s] = true;
+            }
+            if e.dirty[s] {
+                ready[s].push_back(ip);
+            } else if !e.dirty.iter().chain(&e.in_flight).any(|b| *b) {
+                map.remove(&ip);
+                self.len.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Addresses ready for `sink` right now (not in flight).
+    #[cfg(test)]
+    pub fn ready(&self, sink: Sink) -> usize {
+        self.shards
+            .iter()
+            .map(|p| lock(&p.0).ready[sink as usize].len())
+            .sum()
+    }
+}
+
+/// A poisoned shard only means a thread panicked between two plain field
+/// updates; the data is still consistent enough to go on exporting.
+fn lock(m: &Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Fibonacci hashing of the address bits: cheap, and consecutive addresses
+/// (what a DHCP pool hands out) land in different shards.
+fn shard_of(ip: IpAddr) -> usize {
+    let bits: u64 = match ip {
+        IpAddr::V4(a) => u64::from(a.to_bits()),
+        IpAddr::V6(a) => {
+            let b = a.to_bits();
+            (b as u64) ^ ((b >> 64) as u64)
+        }
+    };
+    (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SHARDS.trailing_zeros())) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lease_model::{Hostname, LeaseEvent};
+
+    fn lease(ip: &str, cltt: i64) -> Lease {
+        Lease::new(
+            ip.parse().unwrap(),
+            "aa:bb:cc:dd:ee:ff".parse().unwrap(),
+            3600,
+            cltt,
+            Hostname::from_text(""),
+            1,
+            LeaseEvent::Select,
+        )
+    }
+
+    fn take(q: &Queue, sink: Sink, max: usize) -> Vec<Lease> {
+        let mut out = Vec::new();
+        q.take(sink, max, &mut out);
+        out
+    }
+
+    fn finish(q: &Queue, sink: Sink, taken: &[Lease], outcome: Outcome) {
+        q.finish(sink, taken.iter().map(|l| (l.ip, outcome)));
+    }
+
+    #[test]
+    fn newest_state_wins_and_backlog_counts_addresses() {
+        let q = Queue::new(10, true);
+        assert_eq!(q.push(lease("192.0.2.1", 1), true), Pushed::Queued);
+        for t in 2..=1000 {
+            assert_eq!(q.push(lease("192.0.2.1", t), true), Pushed::Coalesced);
+        }
+        assert_eq!(q.len(), 1);
+        let r = take(&q, Sink::Redis, 100);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].cltt, 1000);
+        finish(&q, Sink::Redis, &r, Outcome::Done);
+        // Still pending for ARPwatch.
+        assert_eq!(q.len(), 1);
+        let a = take(&q, Sink::Arpwatch, 100);
+        finish(&q, Sink::Arpwatch, &a, Outcome::Done);
+        assert_eq!(q.len(), 0);
+        assert!(take(&q, Sink::Redis, 100).is_empty());
+    }
+
+    #[test]
+    fn a_state_arriving_in_flight_waits_for_the_flight() {
+        let q = Queue::new(10, false);
+        q.push(lease("192.0.2.1", 1), true);
+        let first = take(&q, Sink::Redis, 10);
+        assert_eq!(q.push(lease("192.0.2.1", 2), true), Pushed::Updated);
+        // Not taken twice while in flight.
+        assert!(take(&q, Sink::Redis, 10).is_empty());
+        finish(&q, Sink::Redis, &first, Outcome::Done);
+        let second = take(&q, Sink::Redis, 10);
+        assert_eq!(second[0].cltt, 2);
+        finish(&q, Sink::Redis, &second, Outcome::Done);
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn a_failed_send_is_retried_with_the_newest_state() {
+        let q = Queue::new(10, false);
+        q.push(lease("192.0.2.1", 1), true);
+        let first = take(&q, Sink::Redis, 10);
+        q.push(lease("192.0.2.1", 2), true);
+        finish(&q, Sink::Redis, &first, Outcome::Retry);
+        let again = take(&q, Sink::Redis, 10);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].cltt, 2);
+        finish(&q, Sink::Redis, &again, Outcome::Retry);
+        assert_eq!(take(&q, Sink::Redis, 10)[0].cltt, 2);
+    }
+
+    #[test]
+    fn full_backlog_drops_new_addresses_only() {
+        let q = Queue::new(2, false);
+        assert_eq!(q.push(lease("192.0.2.1", 1), true), Pushed::Queued);
+        assert_eq!(q.push(lease("192.0.2.2", 1), true), Pushed::Queued);
+        assert_eq!(q.push(lease("192.0.2.3", 1), true), Pushed::Dropped);
+        assert_eq!(q.push(lease("192.0.2.1", 2), true), Pushed::Coalesced);
+        assert_eq!(q.len(), 2);
+    }
+
+    #[test]
+    fn sinks_are_independent_and_resync_skips_arpwatch() {
+        let q = Queue::new(10, true);
+        q.push(lease("192.0.2.1", 1), false);
+        assert!(take(&q, Sink::Arpwatch, 10).is_empty());
+        let r = take(&q, Sink::Redis, 10);
+        finish(&q, Sink::Redis, &r, Outcome::Done);
+        assert_eq!(q.len(), 0);
+
+        q.push(lease("192.0.2.2", 1), true);
+        let a = take(&q, Sink::Arpwatch, 10);
+        finish(&q, Sink::Arpwatch, &a, Outcome::Retry);
+        // ARPwatch failing leaves Redis free to go on.
+        let r = take(&q, Sink::Redis, 10);
+        assert_eq!(r.len(), 1);
+        finish(&q, Sink::Redis, &r, Outcome::Done);
+        assert_eq!(q.ready(Sink::Arpwatch), 1);
+    }
+
+    #[test]
+    fn take_spreads_over_shards_and_respects_max() {
+        let q = Queue::new(10_000, false);
+        for i in 0..1000u32 {
+            q.push(
+                lease(&std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string(), 1),
+                true,
+            );
+        }
+        let mut all = 0;
+        loop {
+            let t = take(&q, Sink::Redis, 100);
+            if t.is_empty() {
+                break;
+            }
+            assert!(t.len() <= 100);
+            all += t.len();
+            finish(&q, Sink::Redis, &t, Outcome::Done);
+        }
+        assert_eq!(all, 1000);
+        assert_eq!(q.len(), 0);
+    }
+}

@@ -1,0 +1,173 @@
+//! The worker threads: each runs a tokio current-thread runtime that drives
+//! one Redis loop and (when configured) one ARPwatch loop, each with its own
+//! connection, taking batches from the shared queue.
+//!
+//! Why current-thread runtimes on threads we spawn, rather than one
+//! multi-thread runtime: the thread count and names are exactly what the
+//! configuration says (`aae-worker-N` in `/proc/<pid>/task/*/comm`), work is
+//! already spread by the shared queue so there is nothing for work stealing
+//! to do, nothing is shared between threads but the queue and the counters,
+//! and each runtime shuts down with its own thread.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::counters::Stats;
+use super::health::{Health, RateLimit};
+use super::queue::{Outcome, Queue, Sink};
+use super::redis_sink::RedisSink;
+use super::sink::SinkIo;
+use crate::messages::{AAE_BACKLOG_FULL, emit};
+
+/// Where the engine is in its life; workers watch it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Running,
+    /// Stop taking new work once the queue is empty, or at once for a sink
+    /// that is failing.
+    Draining,
+    /// Drop whatever is in flight and return.
+    Cancel,
+}
+
+/// Everything the submitting side and the workers share.
+pub(crate) struct Shared {
+    pub queue: Queue,
+    pub stats: Stats,
+    /// Indexed by [`Sink`].
+    pub health: [Health; 2],
+}
+
+/// How often the drop monitor looks, and how often it may log.
+const MONITOR_TICK: Duration = Duration::from_secs(1);
+const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Runs on worker thread `index` until cancelled or drained; reports its
+/// end on `done` so [`super::Exporter::stop`] can wait with a bound.
+pub(crate) fn run(
+    index: usize,
+    rt: tokio::runtime::Runtime,
+    shared: Arc<Shared>,
+    redis: RedisSink,
+    phase: watch::Receiver<Phase>,
+    done: mpsc::Sender<usize>,
+) {
+    let mut cancel = phase.clone();
+    rt.block_on(async {
+        let work = async {
+            tokio::join!(sink_loop(redis, &shared, phase.clone()), async {
+                if index == 0 {
+                    monitor(&shared, phase.clone()).await;
+                }
+            },)
+        };
+        tokio::select! {
+            _ = work => {}
+            _ = cancel.wait_for(|p| *p == Phase::Cancel) => {}
+        }
+    });
+    // Tasks the Redis client spawned are dropped here; a resolver thread
+    // stuck in getaddrinfo is not waited for beyond this.
+    rt.shutdown_timeout(Duration::from_millis(100));
+    let _ = done.send(index);
+}
+
+async fn sink_loop<S: SinkIo>(mut sink: S, shared: &Shared, mut phase: watch::Receiver<Phase>) {
+    let id = S::SINK;
+    let health = &shared.health[id as usize];
+    let signal = shared.queue.signal(id);
+    let max = sink.batch_size();
+    let mut batch = Vec::with_capacity(max);
+    loop {
+        let draining = *phase.borrow_and_update() != Phase::Running;
+        if let Some(at) = health.retry_at() {
+            if draining {
+                // A failing sink will not drain; do not hold up the stop.
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(at.into()) => {}
+                _ = phase.changed() => {}
+            }
+            continue;
+        }
+        batch.clear();
+        shared.queue.take(id, max, &mut batch);
+        if batch.is_empty() {
+            if draining {
+                return;
+            }
+            tokio::select! {
+                _ = signal.notified() => {}
+                r = phase.changed() => if r.is_err() { return },
+            }
+            continue;
+        }
+        if batch.len() == max {
+            // More may be waiting: wake another worker to help.
+            signal.notify_one();
+        }
+        let sent = sink.send(&batch).await;
+        let retried = sent
+            .outcomes
+            .iter()
+            .filter(|o| **o == Outcome::Retry)
+            .count();
+        shared.queue.finish(
+            id,
+            batch
+                .iter()
+                .map(|l| l.ip)
+                .zip(sent.outcomes.iter().copied()),
+        );
+        let exported = match id {
+            Sink::Redis => &shared.stats.exported_redis,
+            Sink::Arpwatch => &shared.stats.exported_arpwatch,
+        };
+        Stats::add(exported, sent.exported);
+        Stats::add(&shared.stats.skipped, sent.skipped);
+        Stats::add(&shared.stats.retried, retried as u64);
+        match sent.failure {
+            Some(why) => health.failed(&why, shared.queue.len()),
+            None => health.succeeded(),
+        }
+    }
+}
+
+/// Logs drops, which `submit` only counts: the packet path never writes a
+/// log line. The first drop is reported within a second, later ones at most
+/// every [`DROP_LOG_EVERY`], with how many there were.
+async fn monitor(shared: &Shared, mut phase: watch::Receiver<Phase>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut limit = RateLimit::new(DROP_LOG_EVERY);
+    let mut reported = shared.stats.dropped.load(Relaxed);
+    let mut since = Instant::now();
+    let mut tick = tokio::time::interval(MONITOR_TICK);
+    loop {
+        let stopping = tokio::select! {
+            _ = tick.tick() => false,
+            _ = phase.wait_for(|p| *p != Phase::Running) => true,
+        };
+        let dropped = shared.stats.dropped.load(Relaxed);
+        if dropped > reported && (stopping || limit.allow(Instant::now()).is_some()) {
+            emit(
+                AAE_BACKLOG_FULL,
+                format_args!(
+                    "dropped {} events for new addresses in the last {} s ({dropped} in all); \
+                     {} addresses pending",
+                    dropped - reported,
+                    since.elapsed().as_secs().max(1),
+                    shared.queue.len(),
+                ),
+            );
+            reported = dropped;
+            since = Instant::now();
+        }
+        if stopping {
+            return;
+        }
+    }
+}
