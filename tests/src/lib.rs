@@ -6,6 +6,7 @@
 //! nothing running. A missing program is a test failure that says to run
 //! `ci/setup`, never a silent skip.
 
+pub mod arpwatch;
 pub mod redis;
 
 use std::net::TcpListener;

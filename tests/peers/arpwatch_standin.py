@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""An ARPwatch stand-in for system tests: an independent XML-RPC server, in
+Python's standard library, that serves arpwatch.lease_seen / lease_gone and
+system.multicall the way ARPwatch does, and records every notice it gets.
+
+Each notice is appended to --record as one line of tab-separated fields
+(method, ip, mac, event, node, hostname, valid_lifetime, subnet_id, cltt,
+expires), with backslash, tab and newline escaped as \\\\, \\t and \\n; each
+system.multicall request adds a line "system.multicall<TAB><number of calls>".
+
+Prints "listening <port>" on stdout once it accepts connections, so a fixture
+can start it on port 0 and learn the port without sleeping.
+"""
+
+import argparse
+import socketserver
+import sys
+import threading
+import time
+from xmlrpc.client import Fault
+from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
+
+FIELDS = ("ip", "mac", "event", "node", "hostname", "valid_lifetime", "subnet_id", "cltt", "expires")
+
+
+class Handler(SimpleXMLRPCRequestHandler):
+    # HTTP/1.1 so the client's keep-alive connection is kept; any path.
+    protocol_version = "HTTP/1.1"
+    rpc_paths = ()
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
+    # One thread per connection: each aae worker keeps its own connection open.
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, args):
+        super().__init__(("127.0.0.1", args.port), requestHandler=Handler,
+                         allow_none=True, logRequests=False)
+        self.args = args
+        self.lock = threading.Lock()
+        self.record = open(args.record, "a", encoding="utf-8")
+        self.register_multicall_functions()
+        self.register_function(self.lease_seen, "arpwatch.lease_seen")
+        self.register_function(self.lease_gone, "arpwatch.lease_gone")
+
+    def write(self, fields):
+        line = "\t".join(escape(str(f)) for f in fields) + "\n"
+        with self.lock:
+            self.record.write(line)
+            self.record.flush()
+
+    def notice(self, method, lease):
+        if self.args.delay_ms:
+            time.sleep(self.args.delay_ms / 1000)
+        if not isinstance(lease, dict):
+            raise Fault(-32602, f"parameter 1 (lease) of {method}: expected a struct")
+        self.write([method] + [value_text(lease.get(f)) for f in FIELDS])
+        if self.args.fault:
+            raise Fault(-32500, f"{method}: the stand-in was told to refuse every notice")
+        return True
+
+    def lease_seen(self, lease):
+        return self.notice("arpwatch.lease_seen", lease)
+
+    def lease_gone(self, lease):
+        return self.notice("arpwatch.lease_gone", lease)
+
+    def system_multicall(self, calls):
+        self.write(["system.multicall", len(calls)])
+        return super().system_multicall(calls)
+
+
+def value_text(v):
+    # xmlrpc.client.DateTime keeps the wire text in .value (20261124T09:12:15).
+    return getattr(v, "value", v)
+
+
+def escape(s):
+    return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--record", required=True)
+    p.add_argument("--delay-ms", type=int, default=0, help="answer every notice this late")
+    p.add_argument("--fault", action="store_true", help="answer every notice with a fault")
+    args = p.parse_args()
+    server = Server(args)
+    print(f"listening {server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
