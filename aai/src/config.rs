@@ -1,0 +1,396 @@
+//! aai's configuration: the TOML file, the command-line overrides, and the
+//! validated [`Settings`] the daemon runs with. Everything is checked here,
+//! once, at start; a bad value is refused with a message naming its key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lease_model::{DEFAULT_GRACE_SECS, RedisSchema};
+use serde::Deserialize;
+
+use crate::http::allow::{AllowList, Cidr};
+
+/// Where the daemon looks for its file when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/aai/aai.toml";
+/// The port aai listens on unless told otherwise ("ARPW" is taken; 8736 is
+/// unassigned by IANA and easy to grep for).
+pub const DEFAULT_PORT: u16 = 8736;
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8736";
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// The file as written. Keys are kebab-case; an unknown key is an error, so
+/// a typo never silently falls back to a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileConfig {
+    pub listen: Option<Vec<String>>,
+    pub redis_url: Option<String>,
+    pub key_prefix: Option<String>,
+    pub redis_timeout_ms: Option<u64>,
+    pub allow: Option<Vec<String>>,
+    pub max_body_bytes: Option<u64>,
+    pub max_depth: Option<u64>,
+    pub max_connections: Option<u64>,
+    pub header_timeout_ms: Option<u64>,
+    pub body_timeout_ms: Option<u64>,
+    pub shutdown_timeout_ms: Option<u64>,
+    pub log_level: Option<String>,
+}
+
+/// Command-line values that take precedence over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Vec<String>,
+    pub redis_url: Option<String>,
+    pub key_prefix: Option<String>,
+}
+
+/// Everything the daemon needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Addresses to bind when systemd hands over no sockets.
+    pub listen: Vec<SocketAddr>,
+    pub redis_url: String,
+    pub schema: RedisSchema,
+    /// Upper bound on one Redis round trip, connecting included.
+    pub redis_timeout: Duration,
+    pub allow: AllowList,
+    pub max_body_bytes: usize,
+    pub max_depth: usize,
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub log_level: log::LevelFilter,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: vec![DEFAULT_LISTEN.parse().expect("literal")],
+            redis_url: DEFAULT_REDIS_URL.to_owned(),
+            schema: RedisSchema::default(),
+            redis_timeout: Duration::from_millis(250),
+            allow: AllowList::loopback(),
+            max_body_bytes: 64 * 1024,
+            max_depth: 32,
+            max_connections: 512,
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(5),
+            log_level: log::LevelFilter::Info,
+        }
+    }
+}
+
+/// A configuration problem. The message names the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}; pass --config FILE or create it")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{origin}: `{key}`: {message}")]
+    Invalid {
+        origin: String,
+        key: &'static str,
+        message: String,
+    },
+}
+
+/// Reads the file. `explicit` is false for the default path, whose absence
+/// just means "all defaults"; an explicitly named file must exist.
+pub fn read_file(path: &Path, explicit: bool) -> Result<FileConfig, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(FileConfig::default());
+        }
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    parse_file(&text).map_err(|message| ConfigError::Parse {
+        path: path.to_owned(),
+        message,
+    })
+}
+
+/// Parses file text; the error is toml's message, which quotes the line and
+/// names the offending key.
+pub fn parse_file(text: &str) -> Result<FileConfig, String> {
+    toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+}
+
+/// Merges file and flags over the defaults and validates the result.
+/// `origin` names where the file came from, for messages.
+pub fn resolve(file: FileConfig, flags: &Overrides, origin: &str) -> Result<Settings, ConfigError> {
+    let mut s = Settings::default();
+    let bad = |key: &'static str, origin: &str, message: String| ConfigError::Invalid {
+        origin: origin.to_owned(),
+        key,
+        message,
+    };
+
+    let (listen, listen_origin) = if flags.listen.is_empty() {
+        (file.listen, origin)
+    } else {
+        (Some(flags.listen.clone()), "command line (--listen)")
+    };
+    if let Some(listen) = listen {
+        if listen.is_empty() {
+            return Err(bad(
+                "listen",
+                listen_origin,
+                "is empty; give at least one ADDR:PORT such as 127.0.0.1:8736".into(),
+            ));
+        }
+        s.listen = listen
+            .iter()
+            .map(|a| {
+                a.parse::<SocketAddr>().map_err(|_| {
+                    bad(
+                        "listen",
+                        listen_origin,
+                        format!("{a:?} is not ADDR:PORT (e.g. 127.0.0.1:8736 or [::1]:8736)"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+    }
+
+    let (url, url_origin) = match (&flags.redis_url, file.redis_url) {
+        (Some(u), _) => (Some(u.clone()), "command line (--redis-url)"),
+        (None, u) => (u, origin),
+    };
+    if let Some(url) = url {
+        redis::Client::open(url.as_str()).map_err(|e| {
+            bad(
+                "redis-url",
+                url_origin,
+                format!("{url:?} is not a Redis URL ({e}); expected redis://HOST:PORT[/DB] or unix:///PATH"),
+            )
+        })?;
+        s.redis_url = url;
+    }
+
+    let (prefix, prefix_origin) = match (&flags.key_prefix, file.key_prefix) {
+        (Some(p), _) => (Some(p.clone()), "command line (--key-prefix)"),
+        (None, p) => (p, origin),
+    };
+    if let Some(prefix) = prefix {
+        s.schema = RedisSchema::new(prefix, DEFAULT_GRACE_SECS)
+            .map_err(|e| bad("key-prefix", prefix_origin, e.to_string()))?;
+    }
+
+    if let Some(allow) = file.allow {
+        let nets = allow
+            .iter()
+            .map(|n| n.parse::<Cidr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad("allow", origin, e.to_string()))?;
+        if nets.is_empty() {
+            log::warn!("{origin}: `allow` is empty: every client will be refused with 403");
+        }
+        s.allow = AllowList::new(nets);
+    }
+
+    let ms = |key: &'static str, v: Option<u64>, min: u64, max: u64, dflt: Duration| match v {
+        None => Ok(dflt),
+        Some(v) if (min..=max).contains(&v) => Ok(Duration::from_millis(v)),
+        Some(v) => Err(bad(
+            key,
+            origin,
+            format!("{v} is out of range: expected {min} to {max} milliseconds"),
+        )),
+    };
+    s.redis_timeout = ms(
+        "redis-timeout-ms",
+        file.redis_timeout_ms,
+        1,
+        60_000,
+        s.redis_timeout,
+    )?;
+    s.header_timeout = ms(
+        "header-timeout-ms",
+        file.header_timeout_ms,
+        1,
+        600_000,
+        s.header_timeout,
+    )?;
+    s.body_timeout = ms(
+        "body-timeout-ms",
+        file.body_timeout_ms,
+        1,
+        600_000,
+        s.body_timeout,
+    )?;
+    s.shutdown_timeout = ms(
+        "shutdown-timeout-ms",
+        file.shutdown_timeout_ms,
+        0,
+        600_000,
+        s.shutdown_timeout,
+    )?;
+
+    let count = |key: &'static str, v: Option<u64>, min: u64, max: u64, dflt: usize| match v {
+        None => Ok(dflt),
+        Some(v) if (min..=max).contains(&v) => Ok(v as usize),
+        Some(v) => Err(bad(
+            key,
+            origin,
+            format!("{v} is out of range: expected {min} to {max}"),
+        )),
+    };
+    s.max_body_bytes = count(
+        "max-body-bytes",
+        file.max_body_bytes,
+        256,
+        64 << 20,
+        s.max_body_bytes,
+    )?;
+    s.max_depth = count("max-depth", file.max_depth, 4, 256, s.max_depth)?;
+    s.max_connections = count(
+        "max-connections",
+        file.max_connections,
+        1,
+        65_536,
+        s.max_connections,
+    )?;
+
+    if let Some(level) = file.log_level {
+        s.log_level = level.parse().map_err(|_| {
+            bad(
+                "log-level",
+                origin,
+                format!(
+                    "{level:?} is not a level: expected off, error, warn, info, debug or trace"
+                ),
+            )
+        })?;
+    }
+    Ok(s)
+}
+
+/// Reads `path` (or the default) and resolves it with `flags`.
+pub fn load(path: Option<&Path>, flags: &Overrides) -> Result<Settings, ConfigError> {
+    let (path, explicit) = match path {
+        Some(p) => (p, true),
+        None => (Path::new(DEFAULT_CONFIG_PATH), false),
+    };
+    let file = read_file(path, explicit)?;
+    resolve(file, flags, &path.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lease_model::DEFAULT_KEY_PREFIX;
+
+    fn from(text: &str) -> Result<Settings, String> {
+        let file = parse_file(text)?;
+        resolve(file, &Overrides::default(), "test.toml").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let s = from("").unwrap();
+        assert_eq!(s.listen, [DEFAULT_LISTEN.parse::<SocketAddr>().unwrap()]);
+        assert_eq!(s.schema.prefix(), DEFAULT_KEY_PREFIX);
+        assert_eq!(s.allow, AllowList::loopback());
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let s = from(
+            r#"
+            listen = ["127.0.0.1:1", "[::1]:2"]
+            redis-url = "redis://127.0.0.1:7/3"
+            key-prefix = "p:"
+            redis-timeout-ms = 100
+            allow = ["10.0.0.0/8"]
+            max-body-bytes = 1000
+            max-depth = 8
+            max-connections = 3
+            header-timeout-ms = 11
+            body-timeout-ms = 12
+            shutdown-timeout-ms = 13
+            log-level = "debug"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(s.listen.len(), 2);
+        assert_eq!(s.redis_url, "redis://127.0.0.1:7/3");
+        assert_eq!(s.schema.prefix(), "p:");
+        assert_eq!(s.redis_timeout, Duration::from_millis(100));
+        assert!(s.allow.permits("10.9.9.9".parse().unwrap()));
+        assert!(!s.allow.permits("127.0.0.1".parse().unwrap()));
+        assert_eq!(
+            (s.max_body_bytes, s.max_depth, s.max_connections),
+            (1000, 8, 3)
+        );
+        assert_eq!(s.header_timeout, Duration::from_millis(11));
+        assert_eq!(s.body_timeout, Duration::from_millis(12));
+        assert_eq!(s.shutdown_timeout, Duration::from_millis(13));
+        assert_eq!(s.log_level, log::LevelFilter::Debug);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (text, key) in [
+            ("listn = []", "listn"),
+            ("listen = [\"nope\"]", "listen"),
+            ("listen = []", "listen"),
+            ("redis-url = \"http://x\"", "redis-url"),
+            ("key-prefix = \"a b\"", "key-prefix"),
+            ("allow = [\"10.0.0.1/8\"]", "allow"),
+            ("max-connections = 0", "max-connections"),
+            ("redis-timeout-ms = 0", "redis-timeout-ms"),
+            ("log-level = \"loud\"", "log-level"),
+            ("max-body-bytes = \"big\"", "max-body-bytes"),
+        ] {
+            let e = from(text).unwrap_err();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let file = parse_file("listen = [\"127.0.0.1:1\"]\nkey-prefix = \"f:\"").unwrap();
+        let flags = Overrides {
+            listen: vec!["127.0.0.1:2".into()],
+            redis_url: Some("redis://127.0.0.1:9".into()),
+            key_prefix: Some("c:".into()),
+        };
+        let s = resolve(file, &flags, "t").unwrap();
+        assert_eq!(s.listen, ["127.0.0.1:2".parse::<SocketAddr>().unwrap()]);
+        assert_eq!(s.redis_url, "redis://127.0.0.1:9");
+        assert_eq!(s.schema.prefix(), "c:");
+        let e = resolve(
+            FileConfig::default(),
+            &Overrides {
+                listen: vec!["x".into()],
+                ..Overrides::default()
+            },
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--listen"), "{e}");
+    }
+
+    #[test]
+    fn missing_default_file_is_fine_missing_explicit_is_not() {
+        let p = Path::new("/nonexistent/aai.toml");
+        assert!(read_file(p, false).is_ok());
+        let e = read_file(p, true).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/aai.toml"), "{e}");
+    }
+}

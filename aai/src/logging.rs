@@ -1,0 +1,39 @@
+//! Where log lines go: journald (with priority and fields) when systemd
+//! connected stderr to the journal, plain stderr otherwise.
+
+use std::io::Write;
+
+use log::{LevelFilter, Log, Metadata, Record};
+
+/// Installs the logger once, at start. Failing to reach journald falls back
+/// to stderr, which systemd still collects.
+pub fn init(level: LevelFilter) {
+    log::set_max_level(level);
+    if crate::systemd::stderr_is_journal()
+        && let Ok(j) = systemd_journal_logger::JournalLog::new()
+        && j.install().is_ok()
+    {
+        return;
+    }
+    let _ = log::set_logger(&STDERR);
+}
+
+static STDERR: Stderr = Stderr;
+
+/// One line per record: `aai[LEVEL] target: message`. No timestamp: under
+/// a supervisor or a terminal the reader adds its own.
+struct Stderr;
+
+impl Log for Stderr {
+    fn enabled(&self, m: &Metadata) -> bool {
+        m.level() <= log::max_level()
+    }
+
+    fn log(&self, r: &Record) {
+        if self.enabled(r.metadata()) {
+            let _ = writeln!(std::io::stderr().lock(), "aai[{}] {}", r.level(), r.args());
+        }
+    }
+
+    fn flush(&self) {}
+}

@@ -1,0 +1,308 @@
+//! Counters for `GET /metrics`, in the Prometheus text exposition format.
+//!
+//! Every label set is known at compile time (the served methods, the fault
+//! codes, the refusal reasons), so each series is one atomic in a fixed
+//! array: recording is a relaxed `fetch_add`, never a lock or an allocation
+//! on the request path, and rendering needs no registry.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use arpwatch_rpc::fault_code;
+
+/// Method label values; anything not served is counted as `other` so a
+/// client cannot grow the label set.
+const METHODS: [&str; 7] = [
+    "arpwatch.get_mac",
+    "arpwatch.get_lease",
+    "system.listMethods",
+    "system.methodHelp",
+    "system.methodSignature",
+    "system.multicall",
+    "other",
+];
+
+/// A method's row in the call counters; see [`Metrics::method_id`].
+#[derive(Clone, Copy, Debug)]
+pub struct MethodId(usize);
+
+/// How a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A value other than nil.
+    Ok,
+    /// nil: no lease for the address.
+    Nil,
+    Fault,
+}
+const OUTCOMES: [&str; 3] = ["ok", "nil", "fault"];
+
+const FAULT_CODES: [i32; 6] = [
+    fault_code::PARSE_ERROR,
+    fault_code::INVALID_REQUEST,
+    fault_code::METHOD_NOT_FOUND,
+    fault_code::INVALID_PARAMS,
+    fault_code::INTERNAL_ERROR,
+    fault_code::STORE_UNAVAILABLE,
+];
+
+/// HTTP requests refused before any XML-RPC processing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    Forbidden,
+    TooLarge,
+    BodyTimeout,
+    MethodNotAllowed,
+    NotFound,
+}
+const REFUSALS: [(&str, &str); 5] = [
+    ("forbidden", "403"),
+    ("too_large", "413"),
+    ("body_timeout", "408"),
+    ("method_not_allowed", "405"),
+    ("not_found", "404"),
+];
+
+/// Upper bounds of the Redis latency buckets, in microseconds: from a
+/// loopback round trip (~50 µs) to the largest sensible timeout.
+const BUCKETS_US: [u64; 13] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000,
+];
+
+/// All of aai's metrics. One instance is shared by every connection.
+#[derive(Default)]
+pub struct Metrics {
+    calls: [[AtomicU64; 3]; 7],
+    faults: [AtomicU64; 7],
+    refusals: [AtomicU64; 5],
+    redis_buckets: [AtomicU64; 14],
+    redis_sum_us: AtomicU64,
+    redis_errors: AtomicU64,
+    in_flight: AtomicI64,
+    connections_open: AtomicI64,
+    connections_total: AtomicU64,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counts one call to `method` (as the client spelled it) ending in `outcome`.
+    pub fn call(&self, method: &str, outcome: Outcome) {
+        self.call_id(self.method_id(method), outcome);
+    }
+
+    /// The series index for a method name, so a caller can take it before
+    /// the name is moved away.
+    pub fn method_id(&self, method: &str) -> MethodId {
+        MethodId(
+            METHODS[..METHODS.len() - 1]
+                .iter()
+                .position(|&n| n == method)
+                .unwrap_or(METHODS.len() - 1),
+        )
+    }
+
+    pub fn call_id(&self, method: MethodId, outcome: Outcome) {
+        self.calls[method.0][outcome as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn fault(&self, code: i32) {
+        let i = FAULT_CODES.iter().position(|&c| c == code).unwrap_or(6);
+        self.faults[i].fetch_add(1, Relaxed);
+    }
+
+    pub fn refusal(&self, r: Refusal) {
+        self.refusals[r as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Records one Redis round trip; `ok` is false when it failed or timed out.
+    pub fn redis(&self, took: Duration, ok: bool) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let b = BUCKETS_US
+            .iter()
+            .position(|&le| us <= le)
+            .unwrap_or(BUCKETS_US.len());
+        self.redis_buckets[b].fetch_add(1, Relaxed);
+        self.redis_sum_us.fetch_add(us, Relaxed);
+        if !ok {
+            self.redis_errors.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Marks an XML-RPC request in progress until the guard drops.
+    pub fn in_flight(&self) -> Gauge<'_> {
+        self.in_flight.fetch_add(1, Relaxed);
+        Gauge(&self.in_flight)
+    }
+
+    /// Marks a connection open until the guard drops.
+    pub fn connection(&self) -> Gauge<'_> {
+        self.connections_total.fetch_add(1, Relaxed);
+        self.connections_open.fetch_add(1, Relaxed);
+        Gauge(&self.connections_open)
+    }
+
+    /// The exposition text (format version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut o = String::with_capacity(4096);
+        let _ = self.write(&mut o);
+        o
+    }
+
+    fn write(&self, o: &mut String) -> std::fmt::Result {
+        writeln!(
+            o,
+            "# HELP aai_calls_total XML-RPC calls by method and outcome (ok, nil = no lease, fault); calls inside system.multicall are counted too."
+        )?;
+        writeln!(o, "# TYPE aai_calls_total counter")?;
+        for (m, row) in METHODS.iter().zip(&self.calls) {
+            for (out, c) in OUTCOMES.iter().zip(row) {
+                writeln!(
+                    o,
+                    "aai_calls_total{{method=\"{m}\",outcome=\"{out}\"}} {}",
+                    c.load(Relaxed)
+                )?;
+            }
+        }
+        writeln!(
+            o,
+            "# HELP aai_faults_total XML-RPC faults sent, by fault code."
+        )?;
+        writeln!(o, "# TYPE aai_faults_total counter")?;
+        for (i, c) in self.faults.iter().enumerate() {
+            let code = FAULT_CODES
+                .get(i)
+                .map_or_else(|| "other".to_owned(), i32::to_string);
+            writeln!(o, "aai_faults_total{{code=\"{code}\"}} {}", c.load(Relaxed))?;
+        }
+        writeln!(
+            o,
+            "# HELP aai_http_refused_total HTTP requests refused before XML-RPC processing, by reason."
+        )?;
+        writeln!(o, "# TYPE aai_http_refused_total counter")?;
+        for ((reason, status), c) in REFUSALS.iter().zip(&self.refusals) {
+            writeln!(
+                o,
+                "aai_http_refused_total{{reason=\"{reason}\",status=\"{status}\"}} {}",
+                c.load(Relaxed)
+            )?;
+        }
+        writeln!(
+            o,
+            "# HELP aai_redis_request_duration_seconds Redis round trips (one GET per lookup, PING for /health), failed ones included."
+        )?;
+        writeln!(o, "# TYPE aai_redis_request_duration_seconds histogram")?;
+        let mut cum = 0;
+        for (i, c) in self.redis_buckets.iter().enumerate() {
+            cum += c.load(Relaxed);
+            match BUCKETS_US.get(i) {
+                Some(&le) => writeln!(
+                    o,
+                    "aai_redis_request_duration_seconds_bucket{{le=\"{}\"}} {cum}",
+                    le as f64 / 1e6
+                )?,
+                None => writeln!(
+                    o,
+                    "aai_redis_request_duration_seconds_bucket{{le=\"+Inf\"}} {cum}"
+                )?,
+            }
+        }
+        writeln!(
+            o,
+            "aai_redis_request_duration_seconds_sum {}",
+            self.redis_sum_us.load(Relaxed) as f64 / 1e6
+        )?;
+        writeln!(o, "aai_redis_request_duration_seconds_count {cum}")?;
+        writeln!(
+            o,
+            "# HELP aai_redis_errors_total Redis round trips that failed or timed out."
+        )?;
+        writeln!(o, "# TYPE aai_redis_errors_total counter")?;
+        writeln!(
+            o,
+            "aai_redis_errors_total {}",
+            self.redis_errors.load(Relaxed)
+        )?;
+        writeln!(
+            o,
+            "# HELP aai_requests_in_flight XML-RPC requests being processed now."
+        )?;
+        writeln!(o, "# TYPE aai_requests_in_flight gauge")?;
+        writeln!(o, "aai_requests_in_flight {}", self.in_flight.load(Relaxed))?;
+        writeln!(
+            o,
+            "# HELP aai_connections_open Client connections open now."
+        )?;
+        writeln!(o, "# TYPE aai_connections_open gauge")?;
+        writeln!(
+            o,
+            "aai_connections_open {}",
+            self.connections_open.load(Relaxed)
+        )?;
+        writeln!(
+            o,
+            "# HELP aai_connections_total Client connections accepted."
+        )?;
+        writeln!(o, "# TYPE aai_connections_total counter")?;
+        writeln!(
+            o,
+            "aai_connections_total {}",
+            self.connections_total.load(Relaxed)
+        )
+    }
+}
+
+/// Decrements its gauge when dropped, so an early return or a cancelled
+/// future cannot leak a count.
+pub struct Gauge<'a>(&'a AtomicI64);
+
+impl Drop for Gauge<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_every_family() {
+        let m = Metrics::new();
+        m.call("arpwatch.get_mac", Outcome::Ok);
+        m.call("arpwatch.get_mac", Outcome::Nil);
+        m.call("bogus", Outcome::Fault);
+        m.fault(-32601);
+        m.fault(12345);
+        m.refusal(Refusal::TooLarge);
+        m.redis(Duration::from_micros(80), true);
+        m.redis(Duration::from_secs(3), false);
+        let g = m.in_flight();
+        let text = m.render();
+        drop(g);
+        for line in [
+            "aai_calls_total{method=\"arpwatch.get_mac\",outcome=\"ok\"} 1",
+            "aai_calls_total{method=\"arpwatch.get_mac\",outcome=\"nil\"} 1",
+            "aai_calls_total{method=\"other\",outcome=\"fault\"} 1",
+            "aai_faults_total{code=\"-32601\"} 1",
+            "aai_faults_total{code=\"other\"} 1",
+            "aai_http_refused_total{reason=\"too_large\",status=\"413\"} 1",
+            "aai_redis_request_duration_seconds_bucket{le=\"0.0001\"} 1",
+            "aai_redis_request_duration_seconds_bucket{le=\"1\"} 1",
+            "aai_redis_request_duration_seconds_bucket{le=\"+Inf\"} 2",
+            "aai_redis_request_duration_seconds_count 2",
+            "aai_redis_errors_total 1",
+            "aai_requests_in_flight 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        assert!(m.render().contains("aai_requests_in_flight 0"));
+    }
+}
