@@ -33,6 +33,11 @@ messages! {
     AAE_LOAD_OK = Info, "the hook loaded and its workers started";
     AAE_LOAD_FAILED = Error, "the hook refused to load; the text names the bad parameter";
     AAE_UNLOAD = Info, "the hook stopped its workers and unloaded";
+    AAE_RESYNC = Info, "after (re)configuration, current leases from Kea's lease database were submitted";
+    AAE_RESYNC_FAILED = Error, "reading Kea's lease database for the resync failed";
+    AAE_STATS_FAILED = Warn, "aae's counters cannot be published into Kea's statistics";
+    AAE_CALLOUT_FAILED = Warn, "a callout hit a C++ exception; Kea goes on (logged at most once a second)";
+    AAE_PANIC = Error, "a Rust panic was caught at the Kea border; Kea goes on";
     AAE_REDIS_DOWN = Error, "writing to Redis failed; the leases stay pending and are retried with backoff (check that Redis runs and that 'redis-url' points at it)";
     AAE_REDIS_UP = Info, "Redis accepts writes again after failing; the pending leases are being written";
     AAE_ARPWATCH_DOWN = Error, "notifying ARPwatch failed; the notices stay pending and are retried with backoff (check that ARPwatch runs and that 'arpwatch-url' points at it)";

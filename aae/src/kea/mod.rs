@@ -1,9 +1,84 @@
-//! The Kea border: cxx bridge and exported entry points (being written).
+//! The Kea border: the only code that knows C++ or Kea.
+//!
+//! - [`ffi`]: the cxx bridge to the shim in `aae/cpp/`.
+//! - `entry`: the C entry points Kea looks up by name (`version`, `load`,
+//!   `unload`, `multi_threading_compatible`).
+//! - `callouts`: turns a [`ffi::ffi::LeaseView`] into a [`lease_model::Lease`]
+//!   and decides which hook events are exported.
+//! - `stats`: publishes the engine's counters into Kea's `StatsMgr`.
+//!
+//! Nothing unwinds across the border: every Rust function C++ calls catches
+//! panics, and the shim catches every C++ exception.
 
-use crate::messages::Message;
+mod callouts;
+mod entry;
+mod ffi;
+mod stats;
+
+use crate::messages::{Message, Severity};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::engine;
+
+/// Set while the library is loaded in Kea and its message IDs are registered
+/// with Kea's logger; unit tests and other hosts log to stderr instead.
+static IN_KEA: AtomicBool = AtomicBool::new(false);
 
 /// Routes a message to Kea's logger once loaded inside Kea, to stderr otherwise.
 pub(crate) fn log(msg: Message, text: fmt::Arguments<'_>) {
-    eprintln!("{:?} {} {}", msg.severity, msg.id, text);
+    if !IN_KEA.load(Ordering::Acquire) {
+        eprintln!("{:?} {} {}", msg.severity, msg.id, text);
+        return;
+    }
+    let severity = match msg.severity {
+        Severity::Debug => 0,
+        Severity::Info => 1,
+        Severity::Warn => 2,
+        Severity::Error => 3,
+    };
+    // A literal needs no formatting; anything else costs one String, freed
+    // after the call (no CString is made or kept).
+    match text.as_str() {
+        Some(s) => ffi::ffi::log_write(severity, msg.id, s),
+        None => ffi::ffi::log_write(severity, msg.id, &text.to_string()),
+    }
+}
+
+/// Registers every ID of [`crate::messages::ALL`] with Kea's message
+/// dictionary and switches logging to Kea.
+fn start_logging() {
+    for (msg, _) in crate::messages::ALL {
+        ffi::ffi::log_register(msg.id);
+    }
+    IN_KEA.store(true, Ordering::Release);
+}
+
+/// Undoes [`start_logging`]; called last in `unload`, when no thread of ours
+/// is left to log.
+fn stop_logging() {
+    IN_KEA.store(false, Ordering::Release);
+    for (msg, _) in crate::messages::ALL {
+        ffi::ffi::log_unregister(msg.id);
+    }
+}
+
+/// Runs `f`, turning a panic into a logged error and `fallback`, so that no
+/// panic unwinds into Kea's C++ frames.
+fn no_unwind<T>(what: &str, fallback: T, f: impl FnOnce() -> T) -> T {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(payload) => {
+            let detail = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("non-string panic payload");
+            // Logging itself could panic (it formats); never let that escape.
+            let _ = std::panic::catch_unwind(|| {
+                crate::messages::emit(crate::messages::AAE_PANIC, format_args!("{what}: {detail}"))
+            });
+            fallback
+        }
+    }
 }

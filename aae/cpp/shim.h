@@ -1,0 +1,36 @@
+// The C++ half of the Kea border. It turns Kea's callout arguments into the
+// plain values declared in src/kea/ffi.rs and hands them to Rust; it holds no
+// decisions of its own. Every function Rust calls here either reports failure
+// through cxx's Result (C++ exception -> Rust Err) or catches everything
+// itself, so nothing unwinds into Rust.
+
+#pragma once
+
+#include "rust/cxx.h"
+
+#include <hooks/library_handle.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace aae {
+namespace ffi {
+
+int32_t hooks_version() noexcept;
+uint8_t server_family() noexcept;
+std::unique_ptr<std::string> parameters_json(isc::hooks::LibraryHandle& handle);
+void register_callouts(isc::hooks::LibraryHandle& handle, uint8_t family);
+size_t resync_leases(uint8_t family);
+
+void log_register(rust::Str id) noexcept;
+void log_unregister(rust::Str id) noexcept;
+void log_write(uint8_t severity, rust::Str id, rust::Str text) noexcept;
+
+void stats_timer_start(uint32_t interval_ms);
+void stats_timer_stop() noexcept;
+void stat_set(rust::Str name, int64_t value) noexcept;
+void stat_del(rust::Str name) noexcept;
+
+} // namespace ffi
+} // namespace aae

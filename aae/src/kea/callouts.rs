@@ -1,0 +1,354 @@
+//! Rust side of the callouts: decides which Kea events are exported and turns
+//! the plain values from C++ into a [`Lease`] for the engine.
+//!
+//! The packet path is `on_lease`: one look at [`EXPORTER`] (a lock only the
+//! border takes, never the engine's workers), building the [`Lease`], and
+//! `Exporter::submit`, which never blocks.
+
+use super::engine::{Export, Exporter};
+use super::ffi::ffi::{LeaseView, Origin, resync_leases};
+use super::{no_unwind, stats};
+use crate::messages::{self, emit};
+use lease_model::{Hostname, HwAddr, Lease, LeaseEvent};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The running engine while the library is loaded.
+///
+/// A `Mutex` only because `Exporter` is not `Sync` yet (it owns an
+/// `mpsc::Receiver`); an `RwLock` read would let packet threads submit side
+/// by side. Either way only `load`/`unload`, the callouts and the stats timer
+/// take it, never the engine's workers, and nobody holds it across I/O.
+pub(super) static EXPORTER: Mutex<Option<Exporter>> = Mutex::new(None);
+
+/// The current engine. A poisoned lock only means a holder panicked; the
+/// `Option` inside is still whole. Never hold the guard while calling into
+/// C++ code that may call back into `on_lease` (the resync walk).
+pub(super) fn exporter() -> MutexGuard<'static, Option<Exporter>> {
+    EXPORTER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const DHCPV4_REQUEST: u8 = 3;
+const DHCPV6_SOLICIT: u8 = 1;
+const DHCPV6_REQUEST: u8 = 3;
+const DHCPV6_RENEW: u8 = 5;
+const DHCPV6_REBIND: u8 = 6;
+const LEASE_TYPE_PD: u8 = 2;
+const STATE_DEFAULT: u32 = 0;
+
+/// What to do with one lease Kea reported.
+#[derive(Debug, PartialEq, Eq)]
+enum Decision {
+    /// Not an event aae exports (an offer, a release seen twice, ...).
+    Ignore,
+    /// An event aae would export but cannot: counted as skipped.
+    Skip,
+    Export {
+        event: LeaseEvent,
+        notify: bool,
+    },
+}
+
+/// The hook-point choice, in one place (see ARCHITECTURE.md, "Which hook
+/// points"): grants and renewals come from `leases*_committed`, which runs
+/// after the lease database was written and never for an offer; releases,
+/// declines and expiries from their own hook points.
+fn decide(origin: Origin, v: &LeaseView<'_>, now: i64) -> Decision {
+    if v.family == 6 && v.lease_type == LEASE_TYPE_PD {
+        // A delegated prefix is not an address a MAC answers ARP for.
+        return Decision::Skip;
+    }
+    let granted = match (v.family, v.query_type) {
+        (4, DHCPV4_REQUEST) => Some(LeaseEvent::Select),
+        (6, DHCPV6_REQUEST) => Some(LeaseEvent::Select),
+        (6, DHCPV6_SOLICIT) if v.rapid_commit => Some(LeaseEvent::Select),
+        (6, DHCPV6_RENEW) => Some(LeaseEvent::Renew),
+        (6, DHCPV6_REBIND) => Some(LeaseEvent::Rebind),
+        _ => None,
+    };
+    let (event, notify) = match origin {
+        Origin::Committed => match granted {
+            Some(e) => (e, true),
+            None => return Decision::Ignore,
+        },
+        // The client moved to another address, or dropped one of its IAs.
+        Origin::CommittedDeleted => match granted {
+            Some(_) => (LeaseEvent::Release, true),
+            None => return Decision::Ignore,
+        },
+        Origin::Release => (LeaseEvent::Release, true),
+        Origin::Decline => (LeaseEvent::Decline, true),
+        Origin::Expire => (LeaseEvent::Expire, true),
+        Origin::Resync => {
+            let expired = v.valid_lft != lease_model::INFINITE_LIFETIME
+                && v.cltt.saturating_add(i64::from(v.valid_lft)) <= now;
+            if v.state != STATE_DEFAULT || expired {
+                return Decision::Ignore;
+            }
+            (LeaseEvent::Select, false)
+        }
+        _ => return Decision::Ignore,
+    };
+    if v.hwaddr.is_empty() {
+        return Decision::Skip;
+    }
+    Decision::Export { event, notify }
+}
+
+fn to_lease(v: &LeaseView<'_>, event: LeaseEvent) -> Option<Lease> {
+    let ip = match v.family {
+        4 => IpAddr::V4(Ipv4Addr::new(v.ip[0], v.ip[1], v.ip[2], v.ip[3])),
+        6 => IpAddr::V6(Ipv6Addr::from(v.ip)),
+        _ => return None,
+    };
+    let hwaddr = HwAddr::from_bytes(v.hwaddr).ok()?;
+    Some(Lease::new(
+        ip,
+        hwaddr,
+        v.valid_lft,
+        v.cltt,
+        Hostname::from_bytes(v.hostname),
+        v.subnet_id,
+        event,
+    ))
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Leases submitted by the resync walk in progress (main thread only).
+static RESYNC_SUBMITTED: AtomicU64 = AtomicU64::new(0);
+
+pub(super) fn on_lease(origin: Origin, v: &LeaseView<'_>) {
+    no_unwind("lease callout", (), || {
+        let guard = exporter();
+        let Some(exp) = guard.as_ref() else { return };
+        match decide(origin, v, now()) {
+            Decision::Ignore => {}
+            Decision::Skip => exp.count_skipped(),
+            Decision::Export { event, notify } => match to_lease(v, event) {
+                Some(lease) => {
+                    exp.submit(Export {
+                        lease,
+                        notify_arpwatch: notify,
+                    });
+                    if origin == Origin::Resync {
+                        RESYNC_SUBMITTED.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                None => exp.count_skipped(),
+            },
+        }
+    })
+}
+
+/// `dhcp4_srv_configured` / `dhcp6_srv_configured`: the lease database and
+/// Kea's timers are ready now (they are not in `load`).
+pub(super) fn on_server_configured(family: u8) {
+    no_unwind("server configured", (), || {
+        if exporter().is_none() {
+            return;
+        }
+        RESYNC_SUBMITTED.store(0, Ordering::Relaxed);
+        match resync_leases(family) {
+            Ok(total) => emit(
+                messages::AAE_RESYNC,
+                format_args!(
+                    "resync: {} of {total} leases in Kea's lease database submitted",
+                    RESYNC_SUBMITTED.load(Ordering::Relaxed)
+                ),
+            ),
+            Err(e) => emit(
+                messages::AAE_RESYNC_FAILED,
+                format_args!("resync: reading Kea's lease database failed: {e}"),
+            ),
+        }
+        stats::start();
+    })
+}
+
+/// Unix second of the last callout-error line, so a failing callout on every
+/// packet logs once a second, not once a packet.
+static LAST_ERROR_LOG: AtomicI64 = AtomicI64::new(i64::MIN);
+
+pub(super) fn on_callout_error(hook: &str, what: &[u8]) {
+    no_unwind("callout error", (), || {
+        let t = now();
+        let last = LAST_ERROR_LOG.load(Ordering::Relaxed);
+        if t > last
+            && LAST_ERROR_LOG
+                .compare_exchange(last, t, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            emit(
+                messages::AAE_CALLOUT_FAILED,
+                format_args!("{hook}: {}", String::from_utf8_lossy(what)),
+            );
+        }
+    })
+}
+
+pub(super) fn publish_stats() {
+    no_unwind("publishing statistics", (), stats::publish)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(family: u8, query_type: u8) -> LeaseView<'static> {
+        LeaseView {
+            family,
+            ip: [192, 0, 2, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            hwaddr: &[0, 0x1b, 0x2c, 0xaa, 0xbb, 0x0f],
+            hostname: b"h\xff",
+            valid_lft: 3600,
+            cltt: 1_000_000,
+            subnet_id: 7,
+            lease_type: 0,
+            state: 0,
+            query_type,
+            rapid_commit: false,
+        }
+    }
+
+    const NOW: i64 = 1_000_100;
+
+    fn export(event: LeaseEvent, notify: bool) -> Decision {
+        Decision::Export { event, notify }
+    }
+
+    #[test]
+    fn v4_request_is_exported_and_offers_never() {
+        let ack = view(4, DHCPV4_REQUEST);
+        assert_eq!(
+            decide(Origin::Committed, &ack, NOW),
+            export(LeaseEvent::Select, true)
+        );
+        for other in [
+            1, /* DISCOVER */
+            4, /* DECLINE */
+            7, /* RELEASE */
+            8, /* INFORM */
+        ] {
+            assert_eq!(
+                decide(Origin::Committed, &view(4, other), NOW),
+                Decision::Ignore
+            );
+        }
+        assert_eq!(
+            decide(Origin::CommittedDeleted, &ack, NOW),
+            export(LeaseEvent::Release, true)
+        );
+    }
+
+    #[test]
+    fn ending_hooks_map_to_their_events() {
+        let v = view(4, 7);
+        assert_eq!(
+            decide(Origin::Release, &v, NOW),
+            export(LeaseEvent::Release, true)
+        );
+        assert_eq!(
+            decide(Origin::Decline, &v, NOW),
+            export(LeaseEvent::Decline, true)
+        );
+        assert_eq!(
+            decide(Origin::Expire, &view(4, 0), NOW),
+            export(LeaseEvent::Expire, true)
+        );
+    }
+
+    #[test]
+    fn v6_by_message_type() {
+        assert_eq!(
+            decide(Origin::Committed, &view(6, DHCPV6_REQUEST), NOW),
+            export(LeaseEvent::Select, true)
+        );
+        assert_eq!(
+            decide(Origin::Committed, &view(6, DHCPV6_RENEW), NOW),
+            export(LeaseEvent::Renew, true)
+        );
+        assert_eq!(
+            decide(Origin::Committed, &view(6, DHCPV6_REBIND), NOW),
+            export(LeaseEvent::Rebind, true)
+        );
+        assert_eq!(
+            decide(Origin::Committed, &view(6, DHCPV6_SOLICIT), NOW),
+            Decision::Ignore
+        );
+        let rapid = LeaseView {
+            rapid_commit: true,
+            ..view(6, DHCPV6_SOLICIT)
+        };
+        assert_eq!(
+            decide(Origin::Committed, &rapid, NOW),
+            export(LeaseEvent::Select, true)
+        );
+    }
+
+    #[test]
+    fn v6_without_hwaddr_and_prefixes_are_skipped() {
+        let no_mac = LeaseView {
+            hwaddr: &[],
+            ..view(6, DHCPV6_REQUEST)
+        };
+        assert_eq!(decide(Origin::Committed, &no_mac, NOW), Decision::Skip);
+        let pd = LeaseView {
+            lease_type: LEASE_TYPE_PD,
+            ..view(6, DHCPV6_REQUEST)
+        };
+        assert_eq!(decide(Origin::Committed, &pd, NOW), Decision::Skip);
+    }
+
+    #[test]
+    fn resync_exports_live_leases_without_notifying_arpwatch() {
+        let live = view(4, 0);
+        assert_eq!(
+            decide(Origin::Resync, &live, NOW),
+            export(LeaseEvent::Select, false)
+        );
+        let expired = LeaseView {
+            cltt: NOW - 3600,
+            ..view(4, 0)
+        };
+        assert_eq!(decide(Origin::Resync, &expired, NOW), Decision::Ignore);
+        let declined = LeaseView {
+            state: 1,
+            ..view(4, 0)
+        };
+        assert_eq!(decide(Origin::Resync, &declined, NOW), Decision::Ignore);
+        let forever = LeaseView {
+            valid_lft: u32::MAX,
+            cltt: 0,
+            ..view(4, 0)
+        };
+        assert_eq!(
+            decide(Origin::Resync, &forever, NOW),
+            export(LeaseEvent::Select, false)
+        );
+    }
+
+    #[test]
+    fn lease_values_survive_the_conversion() {
+        let l = to_lease(&view(4, DHCPV4_REQUEST), LeaseEvent::Select).unwrap();
+        assert_eq!(l.ip, "192.0.2.10".parse::<IpAddr>().unwrap());
+        assert_eq!(l.hwaddr.to_string(), "00:1b:2c:aa:bb:0f");
+        assert_eq!(l.hostname.as_bytes(), b"h\xff");
+        assert_eq!(
+            (l.valid_lifetime, l.cltt, l.subnet_id),
+            (3600, 1_000_000, 7)
+        );
+        let mut v6 = view(6, DHCPV6_REQUEST);
+        v6.ip = "2001:db8::5".parse::<Ipv6Addr>().unwrap().octets();
+        assert_eq!(
+            to_lease(&v6, LeaseEvent::Select).unwrap().ip,
+            "2001:db8::5".parse::<IpAddr>().unwrap()
+        );
+    }
+}
