@@ -689,3 +689,60 @@ mod interop {
         }
     }
 }
+
+// ---- docs/protocol.md ------------------------------------------------------
+
+/// Every XML example in the protocol document is a real document: exactly
+/// what our writer produces for it, or exactly what Python writes for it; and
+/// every call in it passes the contract's own checks.
+#[test]
+fn protocol_doc_examples_are_real_documents() {
+    use arpwatch_rpc::Limits;
+    use arpwatch_rpc::xml::{parse_call, parse_response, write_call, write_response};
+
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        match (&mut current, line) {
+            (None, "```xml") => current = Some(String::new()),
+            (Some(_), "```") => blocks.push(current.take().unwrap()),
+            (Some(b), l) => {
+                b.push_str(l);
+                b.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    assert!(
+        blocks.len() >= 15,
+        "only {} xml examples found",
+        blocks.len()
+    );
+    for block in blocks {
+        let limits = Limits::default();
+        let ours = if block.contains("<methodCall>") {
+            let call = parse_call(block.as_bytes(), &limits)
+                .unwrap_or_else(|e| panic!("{e}\nin example:\n{block}"));
+            if call.method.starts_with("arpwatch.lease_") {
+                ArpwatchNotice::from_call(&call).unwrap_or_else(|f| panic!("{f}\n{block}"));
+            } else {
+                AaiRequest::from_call(call.clone()).unwrap_or_else(|f| panic!("{f}\n{block}"));
+            }
+            write_call(&call).unwrap()
+        } else {
+            let resp = parse_response(block.as_bytes(), &limits)
+                .unwrap_or_else(|e| panic!("{e}\nin example:\n{block}"));
+            write_response(&resp).unwrap()
+        };
+        if ours != block.as_bytes() {
+            let python = peers::run("redump", block.as_bytes()).unwrap();
+            assert_eq!(
+                String::from_utf8(python).unwrap(),
+                block,
+                "this example is neither what our writer nor what Python writes"
+            );
+        }
+    }
+}

@@ -132,7 +132,11 @@ def full_backlog():
 
 
 def redump():
-    params, method = xmlrpc.client.loads(sys.stdin.buffer.read(), use_builtin_types=True)
+    try:
+        params, method = xmlrpc.client.loads(sys.stdin.buffer.read(), use_builtin_types=True)
+    except xmlrpc.client.Fault as fault:
+        sys.stdout.write(xmlrpc.client.dumps(fault, methodresponse=True))
+        return
     if method is None:
         sys.stdout.write(xmlrpc.client.dumps(params, methodresponse=True, allow_none=True))
     else:
