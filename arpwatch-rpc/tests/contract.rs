@@ -690,6 +690,94 @@ mod interop {
     }
 }
 
+// ---- interoperability with Perl's RPC::XML ---------------------------------
+
+/// Our documents as Perl's RPC::XML understands them, through the conformance
+/// suite's `decode.pl` (typed JSON, one line per document).
+fn through_perl(docs: &[Vec<u8>]) -> Vec<String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let json_string = |doc: &[u8]| {
+        let mut out = String::from("\"");
+        for c in std::str::from_utf8(doc).unwrap().chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    };
+    let input = format!(
+        "[{}]",
+        docs.iter()
+            .map(|d| json_string(d))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/conformance/decode.pl");
+    let mut child = Command::new("perl")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run perl ({e}): install perl and librpc-xml-perl (ci/setup does)")
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "decode.pl failed (is librpc-xml-perl installed?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn perl_reads_lease_structs_with_the_documented_types() {
+    use arpwatch_rpc::xml::write_call;
+    let mut infinite = record(LeaseEvent::Renew);
+    infinite.lease.valid_lifetime = INFINITE_LIFETIME;
+    infinite.lease.subnet_id = u32::MAX;
+    infinite.lease.hostname = Hostname::from_bytes(&b"K\xc3\xbcche\x00"[..]);
+    let docs: Vec<Vec<u8>> = [record(LeaseEvent::Select), infinite]
+        .into_iter()
+        .map(|r| write_call(&ArpwatchNotice::for_record(r).to_call()).unwrap())
+        .collect();
+    let seen = through_perl(&docs);
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for needle in [
+        r#""method":"arpwatch.lease_seen""#,
+        r#""valid_lifetime":{"type":"int","value":3600}"#,
+        r#""expires":{"type":"dateTime.iso8601","value":"20251124T17:00:00"}"#,
+        r#""subnet_id":{"type":"int","value":7}"#,
+        r#""mac":{"type":"string","value":"00:1b:2c:aa:bb:0f"}"#,
+    ] {
+        assert!(seen[0].contains(needle), "{needle} not in {}", seen[0]);
+    }
+    for needle in [
+        r#""valid_lifetime":{"type":"int","value":-1}"#,
+        r#""expires":{"type":"dateTime.iso8601","value":"99991231T23:59:59"}"#,
+        r#""subnet_id":{"type":"i8","value":4294967295}"#,
+        r#""hostname":{"type":"string","value":"Küche\\x00"}"#,
+    ] {
+        assert!(seen[1].contains(needle), "{needle} not in {}", seen[1]);
+    }
+}
+
 // ---- docs/protocol.md ------------------------------------------------------
 
 /// Every XML example in the protocol document is a real document: exactly
