@@ -25,7 +25,7 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
 use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client as HttpClient;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{HttpConnector, capture_connection};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use thiserror::Error;
 
@@ -80,7 +80,9 @@ pub enum ClientError {
     /// The TCP connection failed (refused, unreachable, name not resolved).
     #[error("cannot connect to {endpoint}: {cause}; is ARPwatch listening there?")]
     Connect { endpoint: String, cause: String },
-    /// The TCP connection was not established within `connect_timeout`.
+    /// No connection was established in time: within `connect_timeout`, or
+    /// within `request_timeout` when that is the shorter. `timeout` is the
+    /// one that ran out.
     #[error(
         "connecting to {endpoint} took longer than {timeout:?}; is the host up, and does a firewall drop the packets?"
     )]
@@ -259,22 +261,7 @@ impl Client {
             method: call.method.clone(),
             source,
         })?;
-        let doc = tokio::time::timeout(self.config.request_timeout, self.post(&call.method, body))
-            .await
-            .map_err(|_| ClientError::RequestTimeout {
-                endpoint: self.endpoint.clone(),
-                method: call.method.clone(),
-                timeout: self.config.request_timeout,
-            })??;
-        xml::parse_response(&doc, &self.config.limits).map_err(|source| ClientError::BadResponse {
-            endpoint: self.endpoint.clone(),
-            method: call.method.clone(),
-            source,
-        })
-    }
-
-    async fn post(&self, method: &str, body: Vec<u8>) -> Result<Bytes, ClientError> {
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri(self.uri.clone())
             .header(CONTENT_TYPE, "text/xml")
@@ -284,6 +271,38 @@ impl Client {
             )
             .body(Full::new(Bytes::from(body)))
             .expect("method, a validated URI and static headers always build a request");
+        // Tells a timeout while connecting from one while waiting for the
+        // answer: the two call for different checks.
+        let connection = capture_connection(&mut request);
+        let timeout = self.config.request_timeout;
+        let doc = match tokio::time::timeout(timeout, self.post(&call.method, request)).await {
+            Ok(doc) => doc?,
+            Err(_) if connection.connection_metadata().is_none() => {
+                return Err(ClientError::ConnectTimeout {
+                    endpoint: self.endpoint.clone(),
+                    timeout,
+                });
+            }
+            Err(_) => {
+                return Err(ClientError::RequestTimeout {
+                    endpoint: self.endpoint.clone(),
+                    method: call.method.clone(),
+                    timeout,
+                });
+            }
+        };
+        xml::parse_response(&doc, &self.config.limits).map_err(|source| ClientError::BadResponse {
+            endpoint: self.endpoint.clone(),
+            method: call.method.clone(),
+            source,
+        })
+    }
+
+    async fn post(
+        &self,
+        method: &str,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Bytes, ClientError> {
         let response = self
             .http
             .request(request)

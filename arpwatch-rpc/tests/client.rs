@@ -210,6 +210,25 @@ async fn a_connect_that_hangs_is_a_connect_timeout() {
 }
 
 #[tokio::test]
+async fn a_connect_that_outlasts_the_request_timeout_is_still_a_connect_timeout() {
+    // aae sets both timeouts alike; whichever fires, a hung connect must be
+    // reported as one, not as a server that did not answer.
+    let peer = Peer::start("full-backlog");
+    let config = ClientConfig {
+        connect_timeout: Duration::from_secs(10),
+        request_timeout: Duration::from_millis(300),
+        ..ClientConfig::default()
+    };
+    let c = Client::new(&peer.url("/"), config).unwrap();
+    let err = c.call(&call("echo", vec![])).await.unwrap_err();
+    assert!(
+        matches!(&err, ClientError::ConnectTimeout { timeout, .. } if *timeout == Duration::from_millis(300)),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+}
+
+#[tokio::test]
 async fn wrong_path_is_an_http_status_error() {
     let peer = Peer::start("serve");
     let c = client(&peer.url("/not-rpc"));
