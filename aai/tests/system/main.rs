@@ -1,0 +1,9 @@
+//! System tests of the aai binary: a real redis-server, aai as a process,
+//! and independent clients (Python's xmlrpc.client, Perl's RPC::XML, raw
+//! HTTP for what no polite client sends).
+
+mod clients;
+mod fixture;
+mod hostile;
+mod lifecycle;
+mod outage;
