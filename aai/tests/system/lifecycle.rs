@@ -150,3 +150,52 @@ fn socket_activation_and_sd_notify() {
     assert!(err.contains("passed by systemd"), "{err}");
     let _ = parse_response;
 }
+
+#[test]
+fn query_asks_a_running_aai() {
+    let (_redis, aai) = setup("");
+    let query = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["--config", "/dev/null", "query"])
+            .args(args)
+            .args(["--server", &aai.url()])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(query(&["192.0.2.10"]).1, "aa:bb:cc:dd:ee:01\n");
+    assert_eq!(query(&["2001:db8::10"]).1, "aa:bb:cc:dd:ee:02\n");
+    assert_eq!(
+        query(&["192.0.2.99"]),
+        (Some(0), "no lease\n".into(), String::new())
+    );
+    let (code, out, _) = query(&["192.0.2.10", "--lease"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("mac aa:bb:cc:dd:ee:01\n") && out.contains("node dhcp-test"),
+        "{out}"
+    );
+    let (code, _, err) = query(&["not-an-ip"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("not-an-ip"), "{err}");
+    let (code, _, err) = Command::new(BIN)
+        .args(["--config", "/dev/null", "query", "192.0.2.10", "--server"])
+        .arg(format!(
+            "http://127.0.0.1:{}/RPC2",
+            system_tests::free_port()
+        ))
+        .output()
+        .map(|o| {
+            (
+                o.status.code(),
+                (),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        })
+        .unwrap();
+    assert_eq!(code, Some(2), "{err}");
+}
