@@ -315,6 +315,100 @@ fn aai_requests_parse() {
     assert_eq!(entries[4], Ok(AaiRequest::GetLease(ip("192.0.2.2"))));
 }
 
+fn arb_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        any::<i32>().prop_map(Value::Int),
+        any::<i64>().prop_map(Value::I8),
+        any::<bool>().prop_map(Value::Bool),
+        "[ -~]{0,12}".prop_map(Value::String),
+        prop_oneof![
+            Just("192.0.2.1"),
+            Just("::1"),
+            Just("arpwatch.get_mac"),
+            Just("system.multicall")
+        ]
+        .prop_map(Value::from),
+        Just(Value::Nil),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map(
+                prop_oneof![
+                    Just("methodName".to_owned()),
+                    Just("params".to_owned()),
+                    "[a-z]{1,3}"
+                ],
+                inner,
+                0..3
+            )
+            .prop_map(Value::Struct),
+        ]
+    })
+}
+
+fn arb_method() -> impl Strategy<Value = String> {
+    prop_oneof![
+        proptest::sample::select(AAI_METHODS.iter().map(|m| m.name).collect::<Vec<_>>())
+            .prop_map(str::to_owned),
+        "[a-z.]{0,16}",
+    ]
+}
+
+proptest! {
+    /// Whatever arrives, checking it answers: a typed request or a fault
+    /// with a contract code, never a panic; and a multicall never nests.
+    #[test]
+    fn any_call_is_typed_or_refused(
+        method in arb_method(),
+        params in proptest::collection::vec(arb_value(), 0..3),
+    ) {
+        match AaiRequest::from_call(MethodCall::new(method, params)) {
+            Ok(AaiRequest::Multicall(entries)) => {
+                for e in entries {
+                    match e {
+                        Ok(AaiRequest::Multicall(_)) => prop_assert!(false, "nested multicall"),
+                        Ok(_) => {}
+                        Err(f) => prop_assert!(
+                            [fault_code::METHOD_NOT_FOUND, fault_code::INVALID_PARAMS].contains(&f.code),
+                            "{f}"
+                        ),
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(f) => prop_assert!(
+                [fault_code::METHOD_NOT_FOUND, fault_code::INVALID_PARAMS].contains(&f.code),
+                "{f}"
+            ),
+        }
+    }
+
+    #[test]
+    fn multicall_calls_round_trip(
+        calls in proptest::collection::vec(
+            ("[a-z]{1,8}(\\.[a-z_]{1,8})?", proptest::collection::vec(arb_value(), 0..3))
+                .prop_map(|(m, p)| MethodCall::new(m, p)),
+            0..5,
+        ),
+        results in proptest::collection::vec(
+            prop_oneof![
+                arb_value().prop_map(Ok),
+                (any::<i32>(), "[ -~]{0,12}").prop_map(|(c, m)| Err(Fault::new(c, m))),
+            ],
+            0..5,
+        ),
+    ) {
+        let back: Vec<MethodCall> = multicall::decode_calls(multicall::encode_calls(&calls).params)
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        prop_assert_eq!(back, calls);
+        prop_assert_eq!(multicall::decode_results(multicall::encode_results(results.clone())).unwrap(), results);
+    }
+}
+
 #[test]
 fn bad_aai_requests_say_what_is_wrong() {
     use fault_code::{INVALID_PARAMS, METHOD_NOT_FOUND};
