@@ -333,6 +333,14 @@ fn http_url(p: &'static str, v: &Value) -> Result<String, ConfigError> {
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad());
     }
+    // The client that will post there must agree.
+    arpwatch_rpc::client::Client::new(url, Default::default()).map_err(|e| {
+        ConfigError::Invalid {
+            parameter: p,
+            expected: EXPECTED.into(),
+            got: format!("{} ({e})", shown(v)),
+        }
+    })?;
     Ok(url.to_owned())
 }
 

@@ -36,6 +36,9 @@ class Server(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
     # One thread per connection: each aae worker keeps its own connection open.
     daemon_threads = True
     allow_reuse_address = True
+    # aae opens several connections at once; the default backlog of 5 drops
+    # SYNs, which looks like a 1 s connect timeout.
+    request_queue_size = 128
 
     def __init__(self, args):
         super().__init__(("127.0.0.1", args.port), requestHandler=Handler,

@@ -2,10 +2,11 @@
 //! threads, and the sinks they write to (Redis, ARPwatch).
 //!
 //! Data flows one way: [`Exporter::submit`] (on Kea's packet threads) →
-//! [`queue`] (newest state per address) → [`worker`] threads → sinks
-//! ([`redis_sink`], `arpwatch_sink`). `submit` never waits for a worker and
+//! `queue` (newest state per address) → `worker` threads → sinks
+//! (`redis_sink`, `arpwatch_sink`). `submit` never waits for a worker and
 //! never does I/O; workers never call back into the submitting side.
 
+mod arpwatch_sink;
 mod counters;
 mod health;
 mod queue;
@@ -48,6 +49,11 @@ pub enum EngineError {
         url: String,
         source: redis::RedisError,
     },
+    #[error("cannot use 'arpwatch-url' {url:?}: {source}")]
+    ArpwatchUrl {
+        url: String,
+        source: arpwatch_rpc::client::ClientError,
+    },
     #[error(
         "cannot start worker thread {name}: {source}; the process may be out of threads or memory"
     )]
@@ -75,8 +81,7 @@ impl Exporter {
     /// retried while they are down.
     pub fn start(config: Config) -> Result<Exporter, EngineError> {
         let shared = Arc::new(Shared {
-            // The ARPwatch sink is not wired yet: nothing is queued for it.
-            queue: Queue::new(config.queue_capacity, false),
+            queue: Queue::new(config.queue_capacity, config.arpwatch_url.is_some()),
             stats: Stats::default(),
             health: [
                 Health::new("Redis", AAE_REDIS_DOWN, AAE_REDIS_UP, config.max_backoff),
@@ -88,6 +93,7 @@ impl Exporter {
                 ),
             ],
         });
+        let fault_log = arpwatch_sink::ArpwatchSink::fault_log();
         let (phase, phase_rx) = watch::channel(Phase::Running);
         let (done_tx, done) = mpsc::channel();
         let mut exporter = Exporter {
@@ -103,6 +109,17 @@ impl Exporter {
                     url: config.redis_url.clone(),
                     source,
                 })?;
+            let arpwatch = match &config.arpwatch_url {
+                None => None,
+                Some(url) => Some(
+                    arpwatch_sink::ArpwatchSink::new(url, &config, fault_log.clone()).map_err(
+                        |source| EngineError::ArpwatchUrl {
+                            url: url.clone(),
+                            source,
+                        },
+                    )?,
+                ),
+            };
             let thread_err = |source| EngineError::Thread {
                 name: name.clone(),
                 source,
@@ -116,7 +133,7 @@ impl Exporter {
                 (exporter.shared.clone(), phase_rx.clone(), done_tx.clone());
             let handle = std::thread::Builder::new()
                 .name(name.clone())
-                .spawn(move || worker::run(index, rt, shared, redis, phase_rx, done_tx))
+                .spawn(move || worker::run(index, rt, shared, redis, arpwatch, phase_rx, done_tx))
                 .map_err(thread_err)?;
             // On an early return, dropping `exporter` stops what started.
             exporter.threads.push((name, handle));

@@ -175,9 +175,9 @@ impl Queue {
                 }
             }
         };
-        for s in 0..SINKS {
-            if woken[s] {
-                self.signals[s].notify_one();
+        for (signal, woken) in self.signals.iter().zip(woken) {
+            if woken {
+                signal.notify_one();
             }
         }
         pushed

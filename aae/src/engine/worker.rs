@@ -1,6 +1,7 @@
 //! The worker threads: each runs a tokio current-thread runtime that drives
 //! one Redis loop and (when configured) one ARPwatch loop, each with its own
-//! connection, taking batches from the shared queue.
+//! connection, taking batches from the shared queue. The two loops never
+//! wait for each other, so one sink being down does not slow the other.
 //!
 //! Why current-thread runtimes on threads we spawn, rather than one
 //! multi-thread runtime: the thread count and names are exactly what the
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use super::arpwatch_sink::ArpwatchSink;
 use super::counters::Stats;
 use super::health::{Health, RateLimit};
 use super::queue::{Outcome, Queue, Sink};
@@ -52,17 +54,26 @@ pub(crate) fn run(
     rt: tokio::runtime::Runtime,
     shared: Arc<Shared>,
     redis: RedisSink,
+    arpwatch: Option<ArpwatchSink>,
     phase: watch::Receiver<Phase>,
     done: mpsc::Sender<usize>,
 ) {
     let mut cancel = phase.clone();
     rt.block_on(async {
         let work = async {
-            tokio::join!(sink_loop(redis, &shared, phase.clone()), async {
-                if index == 0 {
-                    monitor(&shared, phase.clone()).await;
-                }
-            },)
+            tokio::join!(
+                sink_loop(redis, &shared, phase.clone()),
+                async {
+                    if let Some(arpwatch) = arpwatch {
+                        sink_loop(arpwatch, &shared, phase.clone()).await;
+                    }
+                },
+                async {
+                    if index == 0 {
+                        monitor(&shared, phase.clone()).await;
+                    }
+                },
+            )
         };
         tokio::select! {
             _ = work => {}

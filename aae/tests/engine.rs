@@ -1,0 +1,414 @@
+//! The engine against a real `redis-server` and a real (Python) ARPwatch
+//! stand-in: what arrives, and what survives outages.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::*;
+use dhcp_aae::config::Config;
+use dhcp_aae::engine::{Export, Exporter};
+use lease_model::{Hostname, INFINITE_LIFETIME, Lease, LeaseEvent};
+use system_tests::arpwatch::{ArpwatchStandin, Behaviour};
+use system_tests::redis::RedisServer;
+
+fn export(lease: Lease) -> Export {
+    Export {
+        lease,
+        notify_arpwatch: true,
+    }
+}
+
+/// Submits every lease and returns the slowest single `submit`.
+fn submit_all(exporter: &Exporter, leases: impl IntoIterator<Item = Lease>) -> Duration {
+    let mut slowest = Duration::ZERO;
+    for l in leases {
+        let t = Instant::now();
+        exporter.submit(export(l));
+        slowest = slowest.max(t.elapsed());
+    }
+    slowest
+}
+
+/// A bound on one `submit` that only a blocking one breaks: loose enough for
+/// a preempted thread on a loaded 2-core CI machine.
+const SUBMIT_BOUND: Duration = Duration::from_millis(50);
+
+#[test]
+fn a_burst_reaches_redis_and_arpwatch_with_matching_fields() {
+    let redis = RedisServer::start();
+    let arpwatch = ArpwatchStandin::start();
+    let exporter =
+        Exporter::start(config(&redis.url(), Some((&arpwatch.url(), false)), "")).unwrap();
+    const N: u32 = 500;
+    let leases: Vec<Lease> = (0..N).map(|i| lease(i, 1, LeaseEvent::Select)).collect();
+    submit_all(&exporter, leases.clone());
+
+    let want: HashMap<u32, Option<Lease>> = (0..N)
+        .map(|i| (i, Some(leases[i as usize].clone())))
+        .collect();
+    wait_for_redis(&redis, &want);
+    for (i, l) in leases.iter().enumerate() {
+        let r = stored(&redis, i as u32).unwrap();
+        assert_eq!(r.node, NODE);
+        assert_eq!(r.lease.hwaddr, l.hwaddr);
+        // TTL: the lease's time left plus grace, give or take the test's own run time.
+        let ttl = redis.ttl(&format!("{PREFIX}{}", l.ip));
+        let left = l.expires_at().unwrap() - now();
+        assert!(
+            ttl <= 3600 + GRACE && ttl >= left + GRACE - 2,
+            "ttl {ttl}, left {left}"
+        );
+    }
+    wait_for_arpwatch(
+        &arpwatch,
+        &leases
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i as u32, l.clone()))
+            .collect(),
+    );
+    // One notice per lease: nothing sent twice.
+    assert_eq!(arpwatch.notices().len(), N as usize);
+    let c = wait_for_counters(&exporter, "counters to settle", |c| c.backlog == 0);
+    assert_eq!(
+        (c.received, c.exported_redis, c.exported_arpwatch),
+        (500, 500, 500)
+    );
+    assert_eq!((c.dropped, c.skipped, c.coalesced), (0, 0, 0));
+    exporter.stop(Duration::from_secs(2));
+}
+
+#[test]
+fn a_release_deletes_the_key_and_sends_lease_gone_batched_with_multicall() {
+    let redis = RedisServer::start();
+    let arpwatch = ArpwatchStandin::start();
+    let exporter =
+        Exporter::start(config(&redis.url(), Some((&arpwatch.url(), true)), "")).unwrap();
+    let granted: Vec<Lease> = (0..200).map(|i| lease(i, 1, LeaseEvent::Select)).collect();
+    submit_all(&exporter, granted.clone());
+    wait_for_redis(
+        &redis,
+        &(0..200)
+            .map(|i| (i, Some(granted[i as usize].clone())))
+            .collect(),
+    );
+
+    let mut ended = HashMap::new();
+    for (i, event) in (0..30).zip(
+        [LeaseEvent::Release, LeaseEvent::Decline, LeaseEvent::Expire]
+            .iter()
+            .cycle(),
+    ) {
+        let l = lease(i, 1, *event);
+        exporter.submit(export(l.clone()));
+        ended.insert(i, l);
+    }
+    wait_for_redis(&redis, &ended.keys().map(|i| (*i, None)).collect());
+    wait_for_arpwatch(&arpwatch, &ended);
+    assert_eq!(stored(&redis, 30).unwrap().lease, granted[30]);
+    let gone = arpwatch
+        .notices()
+        .iter()
+        .filter(|n| n.method == "arpwatch.lease_gone")
+        .count();
+    assert_eq!(gone, 30);
+    // Batched: fewer requests than notices.
+    let batches = arpwatch.multicalls();
+    assert!(!batches.is_empty() && batches.len() < 230, "{batches:?}");
+    assert_eq!(batches.iter().sum::<usize>(), 230);
+    exporter.stop(Duration::from_secs(2));
+}
+
+#[test]
+fn redis_down_during_a_burst_then_back_ends_with_the_final_state_of_every_lease() {
+    let mut redis = RedisServer::start();
+    let exporter = Exporter::start(redis_config(&redis)).unwrap();
+    let first: Vec<Lease> = (0..1000).map(|i| lease(i, 1, LeaseEvent::Select)).collect();
+    submit_all(&exporter, first);
+    // Kill Redis with most of the burst still pending or in flight.
+    redis.stop();
+    let mut want = HashMap::new();
+    let slowest = submit_all(
+        &exporter,
+        (0..2000).map(|i| {
+            // Half of the first burst changes hands; the second half releases.
+            let l = match i {
+                0..500 => lease(i, 2, LeaseEvent::Renew),
+                1000.. => lease(i, 1, LeaseEvent::Select),
+                _ => lease(i, 1, LeaseEvent::Release),
+            };
+            want.insert(i, (!l.event.ends_lease()).then(|| l.clone()));
+            l
+        }),
+    );
+    assert!(
+        slowest < SUBMIT_BOUND,
+        "a submit took {slowest:?} while Redis was down"
+    );
+    wait_for_counters(&exporter, "a failed write to be retried", |c| c.retried > 0);
+    // Back, empty (no persistence): everything pending must be written now.
+    redis.restart();
+    wait_for_redis(&redis, &want);
+    let c = wait_for_counters(&exporter, "the backlog to empty", |c| c.backlog == 0);
+    assert_eq!(c.received, 3000);
+    assert_eq!(c.dropped, 0);
+    exporter.stop(Duration::from_secs(2));
+}
+
+#[test]
+fn arpwatch_not_listening_blocks_nothing_and_gets_every_final_state_once_up() {
+    let redis = RedisServer::start();
+    let mut arpwatch = ArpwatchStandin::not_listening();
+    let exporter =
+        Exporter::start(config(&redis.url(), Some((&arpwatch.url(), true)), "")).unwrap();
+    const N: u32 = 1000;
+    let mut slowest = Duration::ZERO;
+    let mut max_backlog = 0;
+    let mut want = HashMap::new();
+    for version in 1..=4u8 {
+        let leases: Vec<Lease> = (0..N)
+            .map(|i| {
+                let event = if version == 4 && i % 10 == 0 {
+                    LeaseEvent::Release
+                } else {
+                    LeaseEvent::Renew
+                };
+                lease(i, version, event)
+            })
+            .collect();
+        for l in &leases {
+            want.insert(
+                l.ip.to_string()
+                    .split('.')
+                    .map(|o| o.parse::<u32>().unwrap())
+                    .fold(0, |a, o| a * 256 + o)
+                    - 0x0a00_0000,
+                l.clone(),
+            );
+        }
+        slowest = slowest.max(submit_all(&exporter, leases));
+        max_backlog = max_backlog.max(exporter.counters().backlog);
+    }
+    assert!(
+        slowest < SUBMIT_BOUND,
+        "a submit took {slowest:?} while ARPwatch was down"
+    );
+    assert!(
+        max_backlog <= u64::from(N),
+        "backlog {max_backlog} exceeds the {N} distinct addresses"
+    );
+    // Redis is not held back by ARPwatch.
+    wait_for_redis(
+        &redis,
+        &want
+            .iter()
+            .map(|(i, l)| (*i, (!l.event.ends_lease()).then(|| l.clone())))
+            .collect(),
+    );
+    let c = exporter.counters();
+    assert_eq!(c.exported_arpwatch, 0);
+    assert!(c.backlog <= u64::from(N) && c.backlog > 0, "{c:?}");
+
+    arpwatch.restart();
+    wait_for_arpwatch(&arpwatch, &want);
+    let c = wait_for_counters(&exporter, "the backlog to empty", |c| c.backlog == 0);
+    assert!(c.coalesced > 0 && c.retried > 0, "{c:?}");
+    exporter.stop(Duration::from_secs(2));
+}
+
+#[test]
+fn a_thousand_updates_of_one_address_while_down_are_one_entry_and_the_last_wins() {
+    let mut redis = RedisServer::start();
+    redis.stop();
+    let exporter = Exporter::start(redis_config(&redis)).unwrap();
+    let mut last = None;
+    for n in 0..1000u32 {
+        let mut l = lease(5, (n % 250) as u8, LeaseEvent::Renew);
+        l.hostname = Hostname::from_text(&format!("update-{n}"));
+        last = Some(l.clone());
+        exporter.submit(export(l));
+        assert_eq!(exporter.counters().backlog, 1);
+    }
+    let c = exporter.counters();
+    // The first may already be in flight; every later one replaced a pending state.
+    assert!(c.coalesced >= 998, "{c:?}");
+    redis.restart();
+    wait_for_redis(&redis, &HashMap::from([(5, last)]));
+    wait_for_counters(&exporter, "the backlog to empty", |c| c.backlog == 0);
+    exporter.stop(Duration::from_secs(2));
+}
+
+#[test]
+fn a_full_backlog_drops_new_addresses_counts_them_and_never_blocks() {
+    let mut redis = RedisServer::start();
+    redis.stop();
+    let exporter =
+        Exporter::start(config(&redis.url(), None, r#", "queue-capacity": 10"#)).unwrap();
+    let slowest = submit_all(&exporter, (0..100).map(|i| lease(i, 1, LeaseEvent::Select)));
+    assert!(
+        slowest < SUBMIT_BOUND,
+        "a submit took {slowest:?} with the backlog full"
+    );
+    let c = exporter.counters();
+    assert_eq!((c.received, c.dropped, c.backlog), (100, 90, 10), "{c:?}");
+    // Known addresses still update while full.
+    exporter.submit(export(lease(0, 2, LeaseEvent::Renew)));
+    assert_eq!(exporter.counters().dropped, 90);
+    redis.restart();
+    let mut want: HashMap<u32, Option<Lease>> = (1..10)
+        .map(|i| (i, Some(lease(i, 1, LeaseEvent::Select))))
+        .collect();
+    want.insert(0, Some(lease(0, 2, LeaseEvent::Renew)));
+    // cltt is the second of creation; compare what matters.
+    system_tests::wait_for("the 10 kept addresses in Redis", LONG, || {
+        want.iter()
+            .all(|(i, l)| {
+                stored(&redis, *i).map(|r| r.lease.hwaddr) == l.as_ref().map(|l| l.hwaddr)
+            })
+            .then_some(())
+    });
+    assert!(stored(&redis, 10).is_none());
+    exporter.stop(Duration::from_secs(2));
+}
+
+#[test]
+fn leases_get_the_ttl_left_when_written_and_dead_ones_are_not_resurrected() {
+    let redis = RedisServer::start();
+    let exporter = Exporter::start(redis_config(&redis)).unwrap();
+    let t = now();
+    let mut old = lease(1, 1, LeaseEvent::Renew);
+    old.cltt = t - 3000; // 600 s left
+    let mut dead = lease(2, 1, LeaseEvent::Renew);
+    dead.cltt = t - 3600 - GRACE - 10;
+    let mut forever = lease(3, 1, LeaseEvent::Select);
+    forever.valid_lifetime = INFINITE_LIFETIME;
+    for l in [old.clone(), dead, forever.clone()] {
+        exporter.submit(export(l));
+    }
+    wait_for_redis(
+        &redis,
+        &HashMap::from([(1, Some(old)), (2, None), (3, Some(forever))]),
+    );
+    let ttl = redis.ttl(&format!("{PREFIX}{}", ip(1)));
+    assert!((600 + GRACE - 3..=600 + GRACE).contains(&ttl), "ttl {ttl}");
+    assert_eq!(redis.ttl(&format!("{PREFIX}{}", ip(3))), -1);
+    let c = wait_for_counters(&exporter, "all three handled", |c| c.backlog == 0);
+    assert_eq!((c.exported_redis, c.skipped), (2, 1));
+    exporter.count_skipped();
+    assert_eq!(exporter.counters().skipped, 2);
+    exporter.stop(Duration::from_secs(2));
+}
+
+#[test]
+fn resync_events_go_to_redis_only() {
+    let redis = RedisServer::start();
+    let arpwatch = ArpwatchStandin::start();
+    let exporter =
+        Exporter::start(config(&redis.url(), Some((&arpwatch.url(), false)), "")).unwrap();
+    let resync = lease(1, 1, LeaseEvent::Renew);
+    exporter.submit(Export {
+        lease: resync.clone(),
+        notify_arpwatch: false,
+    });
+    let live = lease(2, 1, LeaseEvent::Select);
+    exporter.submit(export(live.clone()));
+    wait_for_redis(
+        &redis,
+        &HashMap::from([(1, Some(resync)), (2, Some(live.clone()))]),
+    );
+    wait_for_arpwatch(&arpwatch, &HashMap::from([(2, live)]));
+    wait_for_counters(&exporter, "the backlog to empty", |c| c.backlog == 0);
+    assert_eq!(arpwatch.notices().len(), 1);
+    exporter.stop(Duration::from_secs(2));
+}
+
+#[test]
+fn faults_from_arpwatch_are_logged_not_retried_and_do_not_hold_back_redis() {
+    let redis = RedisServer::start();
+    let arpwatch = ArpwatchStandin::start_with(Behaviour {
+        fault: true,
+        ..Behaviour::default()
+    });
+    let exporter =
+        Exporter::start(config(&redis.url(), Some((&arpwatch.url(), false)), "")).unwrap();
+    let leases: Vec<Lease> = (0..20).map(|i| lease(i, 1, LeaseEvent::Select)).collect();
+    submit_all(&exporter, leases.clone());
+    wait_for_redis(
+        &redis,
+        &(0..20)
+            .map(|i| (i, Some(leases[i as usize].clone())))
+            .collect(),
+    );
+    let c = wait_for_counters(&exporter, "every notice answered", |c| c.backlog == 0);
+    assert_eq!(
+        (c.exported_redis, c.exported_arpwatch, c.skipped, c.retried),
+        (20, 0, 20, 0),
+        "{c:?}"
+    );
+    assert_eq!(arpwatch.notices().len(), 20);
+    exporter.stop(Duration::from_secs(2));
+}
+
+#[test]
+fn a_slow_arpwatch_times_out_and_is_retried_while_redis_goes_on() {
+    let redis = RedisServer::start();
+    let mut arpwatch = ArpwatchStandin::start_with(Behaviour {
+        delay: Duration::from_millis(1500),
+        ..Behaviour::default()
+    });
+    let exporter =
+        Exporter::start(config(&redis.url(), Some((&arpwatch.url(), true)), "")).unwrap();
+    let leases: Vec<Lease> = (0..50).map(|i| lease(i, 1, LeaseEvent::Select)).collect();
+    submit_all(&exporter, leases.clone());
+    wait_for_redis(
+        &redis,
+        &(0..50)
+            .map(|i| (i, Some(leases[i as usize].clone())))
+            .collect(),
+    );
+    wait_for_counters(&exporter, "an ARPwatch timeout to be retried", |c| {
+        c.retried > 0
+    });
+    arpwatch.stop();
+    arpwatch.set_behaviour(Behaviour::default());
+    arpwatch.restart();
+    wait_for_arpwatch(
+        &arpwatch,
+        &leases
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i as u32, l.clone()))
+            .collect(),
+    );
+    exporter.stop(Duration::from_secs(2));
+}
+
+#[test]
+fn bad_parameters_are_refused_naming_the_parameter() {
+    for (json, want) in [
+        (
+            r#"{"grace-period": "5m"}"#,
+            "parameter 'grace-period': expected a non-negative integer number of seconds",
+        ),
+        (r#"{"redis-url": "tcp://x"}"#, "parameter 'redis-url'"),
+        (
+            r#"{"arpwatch-url": "https://a/RPC2"}"#,
+            "parameter 'arpwatch-url'",
+        ),
+        (r#"{"workers": 0}"#, "parameter 'workers'"),
+        (r#"{"queue-capacity": -5}"#, "parameter 'queue-capacity'"),
+        (
+            r#"{"arpwatch-multicall": 1}"#,
+            "parameter 'arpwatch-multicall'",
+        ),
+        (
+            r#"{"redis_url": "redis://x"}"#,
+            "unknown parameter 'redis_url'",
+        ),
+    ] {
+        let e = Config::from_json(json).unwrap_err().to_string();
+        assert!(e.starts_with(want), "{json}: {e}");
+    }
+}
