@@ -7,6 +7,8 @@
 //! `ci/setup`, never a silent skip.
 
 pub mod arpwatch;
+pub mod kea;
+pub mod netns;
 pub mod redis;
 
 use std::net::TcpListener;

@@ -6,7 +6,7 @@
 //! `Exporter::submit`, which never blocks.
 
 use super::engine::{Export, Exporter};
-use super::ffi::ffi::{LeaseView, Origin, resync_leases};
+use super::ffi::bridge::{LeaseView, Origin, resync_leases};
 use super::{no_unwind, stats};
 use crate::messages::{self, emit};
 use lease_model::{Hostname, HwAddr, Lease, LeaseEvent};

@@ -8,7 +8,7 @@
 
 use super::callouts::EXPORTER;
 use super::engine::Exporter;
-use super::ffi::ffi;
+use super::ffi::bridge as ffi;
 use super::{no_unwind, start_logging, stats, stop_logging};
 use crate::config::Config;
 use crate::messages::{self, emit};

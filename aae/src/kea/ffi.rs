@@ -1,9 +1,9 @@
 //! The cxx bridge: the only declaration of what crosses between Kea's C++ and
-//! Rust. Values go one way as plain data ([`ffi::LeaseView`]); Kea objects
+//! Rust. Values go one way as plain data ([`bridge::LeaseView`]); Kea objects
 //! never leave C++ except the opaque `LibraryHandle` passed to `load`.
 
 #[cxx::bridge(namespace = "aae::ffi")]
-pub(crate) mod ffi {
+pub(crate) mod bridge {
     /// Which Kea hook point (or the resync walk) produced a lease.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     #[repr(u8)]

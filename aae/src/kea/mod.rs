@@ -3,7 +3,7 @@
 //! - [`ffi`]: the cxx bridge to the shim in `aae/cpp/`.
 //! - `entry`: the C entry points Kea looks up by name (`version`, `load`,
 //!   `unload`, `multi_threading_compatible`).
-//! - `callouts`: turns a [`ffi::ffi::LeaseView`] into a [`lease_model::Lease`]
+//! - `callouts`: turns a [`ffi::bridge::LeaseView`] into a [`lease_model::Lease`]
 //!   and decides which hook events are exported.
 //! - `stats`: publishes the engine's counters into Kea's `StatsMgr`.
 //!
@@ -40,8 +40,8 @@ pub(crate) fn log(msg: Message, text: fmt::Arguments<'_>) {
     // A literal needs no formatting; anything else costs one String, freed
     // after the call (no CString is made or kept).
     match text.as_str() {
-        Some(s) => ffi::ffi::log_write(severity, msg.id, s),
-        None => ffi::ffi::log_write(severity, msg.id, &text.to_string()),
+        Some(s) => ffi::bridge::log_write(severity, msg.id, s),
+        None => ffi::bridge::log_write(severity, msg.id, &text.to_string()),
     }
 }
 
@@ -49,7 +49,7 @@ pub(crate) fn log(msg: Message, text: fmt::Arguments<'_>) {
 /// dictionary and switches logging to Kea.
 fn start_logging() {
     for (msg, _) in crate::messages::ALL {
-        ffi::ffi::log_register(msg.id);
+        ffi::bridge::log_register(msg.id);
     }
     IN_KEA.store(true, Ordering::Release);
 }
@@ -59,7 +59,7 @@ fn start_logging() {
 fn stop_logging() {
     IN_KEA.store(false, Ordering::Release);
     for (msg, _) in crate::messages::ALL {
-        ffi::ffi::log_unregister(msg.id);
+        ffi::bridge::log_unregister(msg.id);
     }
 }
 

@@ -6,7 +6,7 @@
 //! [`publish`] there once a second. The packet path never touches it.
 
 use super::callouts::exporter;
-use super::ffi::ffi;
+use super::ffi::bridge as ffi;
 use crate::messages::{self, emit};
 
 const PREFIX: &str = "aae.";

@@ -1,0 +1,506 @@
+//! A real `kea-dhcp4` / `kea-dhcp6` inside the server namespace of a
+//! [`NetnsPair`], with a generated JSON config, a persisted memfile lease
+//! database, pid and lock files, a log file and a control socket, all in a
+//! private temp dir. Stopped on drop. Also `perfdhcp` in the client namespace.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::netns::{NetnsPair, SUBNET_V4, SUBNET_V6};
+use crate::{require_program, wait_for};
+
+/// Which server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    fn program(self) -> &'static str {
+        match self {
+            Family::V4 => "kea-dhcp4",
+            Family::V6 => "kea-dhcp6",
+        }
+    }
+    fn top(self) -> &'static str {
+        match self {
+            Family::V4 => "Dhcp4",
+            Family::V6 => "Dhcp6",
+        }
+    }
+    fn started_id(self) -> &'static str {
+        match self {
+            Family::V4 => "DHCP4_STARTED",
+            Family::V6 => "DHCP6_STARTED",
+        }
+    }
+}
+
+/// What the generated config contains. `Default` is a single-threaded
+/// server with no hooks library.
+#[derive(Clone, Debug)]
+pub struct KeaConfig {
+    pub family: Family,
+    /// `(library path, "parameters" map)` entries of `hooks-libraries`.
+    pub hooks: Vec<(PathBuf, Value)>,
+    /// `Some(n)`: multi-threading with `n` packet threads.
+    pub threads: Option<u32>,
+    pub valid_lifetime: u32,
+    /// Seconds between reclamations of expired leases.
+    pub reclaim_every: u32,
+    /// Kea's logger severity for everything ("INFO", "DEBUG").
+    pub severity: &'static str,
+    /// DHCPv6 `mac-sources`; `None` keeps Kea's default (`any`).
+    pub mac_sources: Option<Vec<&'static str>>,
+}
+
+impl Default for KeaConfig {
+    fn default() -> Self {
+        KeaConfig {
+            family: Family::V4,
+            hooks: Vec::new(),
+            threads: None,
+            valid_lifetime: 3600,
+            reclaim_every: 1,
+            severity: "INFO",
+            mac_sources: None,
+        }
+    }
+}
+
+impl KeaConfig {
+    /// This config with one hooks library loaded with `params`.
+    pub fn with_hook(mut self, library: &Path, params: Value) -> Self {
+        self.hooks.push((library.to_owned(), params));
+        self
+    }
+}
+
+/// A running Kea server (or one that refused to start: see [`Kea::start_failing`]).
+pub struct Kea {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    family: Family,
+    server_ns: String,
+    server_if: String,
+}
+
+impl Kea {
+    /// Writes the config, starts Kea in `net`'s server namespace and waits
+    /// until it logs that it started and answers on its control socket.
+    /// Panics, showing Kea's log, if it exits instead.
+    pub fn start(net: &NetnsPair, config: &KeaConfig) -> Kea {
+        let mut kea = Kea::spawn(net, config);
+        let started = config.family.started_id();
+        let up = wait_for(
+            &format!("{} to start", config.family.program()),
+            Duration::from_secs(20),
+            || {
+                if let Some(status) = kea.try_exit() {
+                    return Some(Err(status));
+                }
+                (kea.log().contains(started) && kea.command("status-get", None).is_ok())
+                    .then_some(Ok(()))
+            },
+        );
+        if let Err(status) = up {
+            panic!(
+                "{} exited ({status}) instead of starting; its log:\n{}",
+                config.family.program(),
+                kea.log()
+            );
+        }
+        kea
+    }
+
+    /// Starts Kea with a config it is expected to refuse; waits for it to
+    /// exit and returns its exit status and full log.
+    pub fn start_failing(net: &NetnsPair, config: &KeaConfig) -> (ExitStatus, String) {
+        let mut kea = Kea::spawn(net, config);
+        let status = wait_for(
+            &format!("{} to refuse its config and exit", config.family.program()),
+            Duration::from_secs(20),
+            || kea.try_exit(),
+        );
+        (status, kea.log())
+    }
+
+    fn spawn(net: &NetnsPair, config: &KeaConfig) -> Kea {
+        let program = require_program(config.family.program());
+        let dir = tempfile::Builder::new()
+            .prefix("aae-kea-")
+            .tempdir()
+            .expect("temp dir for kea");
+        let mut kea = Kea {
+            child: None,
+            dir,
+            family: config.family,
+            server_ns: net.server_ns.clone(),
+            server_if: net.server_if.clone(),
+        };
+        kea.write_config(config);
+        let out = std::fs::File::create(kea.dir.path().join("kea.stdout")).expect("stdout file");
+        let child = net
+            .command(&net.server_ns, program.to_str().expect("utf-8 path"))
+            .arg("-c")
+            .arg(kea.config_path())
+            .env("KEA_PIDFILE_DIR", kea.dir.path())
+            .env("KEA_LOCKFILE_DIR", kea.dir.path())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("dup stdout file"))
+            .stderr(out)
+            .spawn()
+            .expect("spawn kea");
+        kea.child = Some(child);
+        kea
+    }
+
+    /// (Re)writes the config file; takes effect at start or on
+    /// [`Kea::reload`].
+    pub fn write_config(&self, config: &KeaConfig) {
+        assert_eq!(config.family, self.family, "a Kea fixture keeps its family");
+        let text = serde_json::to_string_pretty(&self.render(config)).expect("render config");
+        std::fs::write(self.config_path(), text).expect("write kea config");
+    }
+
+    fn render(&self, c: &KeaConfig) -> Value {
+        let dir = self.dir.path();
+        let hooks: Vec<Value> = c
+            .hooks
+            .iter()
+            .map(|(lib, params)| json!({"library": lib, "parameters": params}))
+            .collect();
+        let mut server = json!({
+            "interfaces-config": {"interfaces": [self.server_if]},
+            "lease-database": {
+                "type": "memfile",
+                "persist": true,
+                "name": self.lease_file(),
+                // No lease file cleanup: tests read the file as Kea wrote it.
+                "lfc-interval": 0
+            },
+            "control-socket": {"socket-type": "unix", "socket-name": dir.join("ctrl.sock")},
+            "valid-lifetime": c.valid_lifetime,
+            "expired-leases-processing": {
+                "reclaim-timer-wait-time": c.reclaim_every,
+                "hold-reclaimed-time": 0,
+                "flush-reclaimed-timer-wait-time": 0
+            },
+            "hooks-libraries": hooks,
+            "multi-threading": match c.threads {
+                Some(n) => json!({
+                    "enable-multi-threading": true,
+                    "thread-pool-size": n,
+                    "packet-queue-size": 16
+                }),
+                None => json!({"enable-multi-threading": false}),
+            },
+            "loggers": [{
+                "name": c.family.program(),
+                "output_options": [{"output": self.log_path(), "flush": true}],
+                "severity": c.severity,
+                "debuglevel": 99
+            }]
+        });
+        let obj = server.as_object_mut().expect("map");
+        match c.family {
+            Family::V4 => {
+                obj["interfaces-config"]["dhcp-socket-type"] = json!("raw");
+                obj.insert(
+                    "subnet4".into(),
+                    json!([{
+                        "id": 1,
+                        "subnet": SUBNET_V4,
+                        "pools": [{"pool": "192.0.2.10 - 192.0.2.250"}]
+                    }]),
+                );
+            }
+            Family::V6 => {
+                obj.insert("preferred-lifetime".into(), json!(c.valid_lifetime / 2));
+                obj.insert(
+                    "subnet6".into(),
+                    json!([{
+                        "id": 1,
+                        "subnet": SUBNET_V6,
+                        "interface": self.server_if,
+                        "pools": [{"pool": "2001:db8:1::1000 - 2001:db8:1::1fff"}]
+                    }]),
+                );
+                if let Some(sources) = &c.mac_sources {
+                    obj.insert("mac-sources".into(), json!(sources));
+                }
+            }
+        }
+        json!({ c.family.top(): server })
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("kea.json")
+    }
+
+    /// Kea's log file (its own loggers) followed by what it printed before
+    /// its loggers were configured (startup errors go there).
+    pub fn log(&self) -> String {
+        let mut s = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        s.push_str(
+            &std::fs::read_to_string(self.dir.path().join("kea.stdout")).unwrap_or_default(),
+        );
+        s
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("kea.log")
+    }
+
+    /// The memfile lease database (CSV), persisted by Kea.
+    pub fn lease_file(&self) -> PathBuf {
+        self.dir.path().join(match self.family {
+            Family::V4 => "leases4.csv",
+            Family::V6 => "leases6.csv",
+        })
+    }
+
+    /// Kea's pid (`ip netns exec` execs, so the child is Kea itself).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("kea is running").id()
+    }
+
+    /// The names of Kea's threads, from `/proc/<pid>/task/*/comm`.
+    pub fn thread_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", self.pid()))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
+                    .map(|s| s.trim().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// Sends one command over the control socket and returns Kea's answer
+    /// (`{"result": .., "text": .., "arguments": ..}`).
+    pub fn command(&self, command: &str, arguments: Option<Value>) -> std::io::Result<Value> {
+        let mut req = json!({ "command": command });
+        if let Some(a) = arguments {
+            req["arguments"] = a;
+        }
+        let mut s = UnixStream::connect(self.dir.path().join("ctrl.sock"))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        s.write_all(req.to_string().as_bytes())?;
+        // Kea answers once and closes the connection.
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf)?;
+        serde_json::from_slice(&buf).map_err(std::io::Error::other)
+    }
+
+    /// Like [`Kea::command`], but panics unless Kea answers with result 0.
+    pub fn command_ok(&self, command: &str, arguments: Option<Value>) -> Value {
+        let answer = self
+            .command(command, arguments)
+            .unwrap_or_else(|e| panic!("{command}: control socket: {e}"));
+        assert_eq!(answer["result"], 0, "{command} failed: {answer}");
+        answer
+    }
+
+    /// Every statistic's latest value, by name (`statistic-get-all`).
+    pub fn statistics(&self) -> std::collections::BTreeMap<String, i64> {
+        let answer = self.command_ok("statistic-get-all", None);
+        answer["arguments"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v[0][0].as_i64()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Rewrites the config and asks Kea to reload it (`config-reload`),
+    /// which unloads and reloads every hooks library. Returns Kea's answer.
+    pub fn reload(&self, config: &KeaConfig) -> Value {
+        self.write_config(config);
+        self.command("config-reload", None)
+            .unwrap_or_else(|e| panic!("config-reload: control socket: {e}"))
+    }
+
+    fn try_exit(&mut self) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let status = child.try_wait().ok().flatten()?;
+        Some(status)
+    }
+
+    /// Stops Kea (SIGTERM, then SIGKILL after 10 s) and waits for it.
+    /// Returns how long the shutdown took; the log stays readable.
+    pub fn stop(&mut self) -> Duration {
+        let start = Instant::now();
+        let Some(mut child) = self.child.take() else {
+            return Duration::ZERO;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = start + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return start.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        start.elapsed()
+    }
+
+    /// Starts Kea again with the same config file and lease file.
+    pub fn restart(&mut self, net: &NetnsPair) {
+        self.stop();
+        let _ = std::fs::remove_file(self.log_path());
+        let program = require_program(self.family.program());
+        let out = std::fs::File::create(self.dir.path().join("kea.stdout")).expect("stdout file");
+        let child = net
+            .command(&self.server_ns, program.to_str().expect("utf-8 path"))
+            .arg("-c")
+            .arg(self.config_path())
+            .env("KEA_PIDFILE_DIR", self.dir.path())
+            .env("KEA_LOCKFILE_DIR", self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("dup stdout file"))
+            .stderr(out)
+            .spawn()
+            .expect("spawn kea");
+        self.child = Some(child);
+        let started = self.family.started_id();
+        wait_for("kea to start again", Duration::from_secs(20), || {
+            (self.log().contains(started) && self.command("status-get", None).is_ok()).then_some(())
+        });
+    }
+
+    /// The current leases in Kea's lease file: the last line per address
+    /// wins (memfile appends), leases with valid lifetime 0 are deleted ones.
+    pub fn leases(&self) -> Vec<LeaseRow> {
+        let text = std::fs::read_to_string(self.lease_file()).unwrap_or_default();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+        let col = |name: &str| header.iter().position(|h| *h == name);
+        let (Some(ip), Some(hw), Some(lft), Some(exp), Some(state)) = (
+            col("address"),
+            col("hwaddr"),
+            col("valid_lifetime"),
+            col("expire"),
+            col("state"),
+        ) else {
+            return Vec::new();
+        };
+        let mut by_ip = std::collections::BTreeMap::new();
+        for line in lines {
+            let f: Vec<&str> = line.split(',').collect();
+            if f.len() < header.len() {
+                continue;
+            }
+            let row = LeaseRow {
+                address: f[ip].to_owned(),
+                hwaddr: f[hw].to_owned(),
+                valid_lifetime: f[lft].parse().unwrap_or(0),
+                expire: f[exp].parse().unwrap_or(0),
+                state: f[state].parse().unwrap_or(0),
+            };
+            by_ip.insert(row.address.clone(), row);
+        }
+        by_ip
+            .into_values()
+            .filter(|r| r.valid_lifetime != 0)
+            .collect()
+    }
+}
+
+/// One lease as Kea's memfile CSV records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseRow {
+    pub address: String,
+    /// `aa:bb:..`, empty when Kea knows none.
+    pub hwaddr: String,
+    pub valid_lifetime: u32,
+    /// Unix second the lease expires.
+    pub expire: i64,
+    /// 0 default, 1 declined, 2 expired-reclaimed.
+    pub state: u32,
+}
+
+impl Drop for Kea {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What one perfdhcp run printed and how it ended.
+pub struct PerfRun {
+    pub output: Output,
+}
+
+impl PerfRun {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    /// `(sent, received, drops)` of one exchange, e.g. "DISCOVER-OFFER",
+    /// "REQUEST-ACK", "SOLICIT-ADVERTISE", "REQUEST-REPLY", "RELEASE".
+    pub fn exchange(&self, name: &str) -> Option<(u64, u64, u64)> {
+        let out = self.stdout();
+        let start = out.find(&format!("***Statistics for: {name}***"))?;
+        let section = &out[start..];
+        let field = |key: &str| -> Option<u64> {
+            section
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(key))
+                .and_then(|v| v.trim().parse().ok())
+        };
+        Some((
+            field("sent packets:")?,
+            field("received packets:")?,
+            field("drops:")?,
+        ))
+    }
+}
+
+/// Runs perfdhcp in the client namespace against the fixture's server.
+/// `args` come after `-4`/`-6 -l <iface>`; pass `-R N` for N clients (the
+/// default simulates one) and a bound such as `-n`/`-p`.
+pub fn perfdhcp(net: &NetnsPair, family: Family, args: &[&str]) -> PerfRun {
+    let program = require_program("perfdhcp");
+    let fam = match family {
+        Family::V4 => "-4",
+        Family::V6 => "-6",
+    };
+    let output = net
+        .command(&net.client_ns, program.to_str().expect("utf-8 path"))
+        .args([fam, "-l", &net.client_if])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run perfdhcp");
+    PerfRun { output }
+}
+
+/// The release build of the hook, `libdhcp_aae.so`, under the workspace's
+/// target dir (`CARGO_TARGET_DIR` if set). The system tests load what CI
+/// built; they do not build it themselves.
+pub fn aae_library() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let lib = target.join("release/libdhcp_aae.so");
+    assert!(
+        lib.is_file(),
+        "{} is missing: run `cargo build --release -p aae` first (with the same CARGO_TARGET_DIR)",
+        lib.display()
+    );
+    std::fs::canonicalize(&lib).expect("canonical path of libdhcp_aae.so")
+}

@@ -1,0 +1,172 @@
+//! A real kea-dhcp4 loads the release build of `libdhcp_aae.so` in a network
+//! namespace: it serves perfdhcp, refuses bad parameters naming them,
+//! reloads cleanly on `config-reload`, and works multi-threaded.
+//!
+//! Needs root and `cargo build --release -p aae` first (same
+//! `CARGO_TARGET_DIR`).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use system_tests::kea::{Family, Kea, KeaConfig, aae_library, perfdhcp};
+use system_tests::netns::NetnsPair;
+use system_tests::redis::RedisServer;
+use system_tests::wait_for;
+
+fn hook_config(params: Value) -> KeaConfig {
+    KeaConfig::default().with_hook(&aae_library(), params)
+}
+
+fn aae_threads(kea: &Kea) -> Vec<String> {
+    kea.thread_names()
+        .into_iter()
+        .filter(|n| n.starts_with("aae-"))
+        .collect()
+}
+
+/// Runs a DORA for `clients` distinct clients and returns the number of ACKs,
+/// after checking that every REQUEST was answered.
+fn dora(net: &NetnsPair, clients: u32) -> u64 {
+    let n = clients.to_string();
+    let run = perfdhcp(
+        net,
+        Family::V4,
+        &["-R", &n, "-n", &n, "-r", "200", "-p", "10", "-W", "500000"],
+    );
+    let out = run.stdout();
+    assert!(
+        run.output.status.success(),
+        "perfdhcp failed ({}):\n{out}\n{}",
+        run.output.status,
+        String::from_utf8_lossy(&run.output.stderr)
+    );
+    let (sent, received, drops) = run
+        .exchange("REQUEST-ACK")
+        .unwrap_or_else(|| panic!("no REQUEST-ACK statistics in:\n{out}"));
+    assert_eq!((received, drops), (sent, 0), "REQUESTs unanswered:\n{out}");
+    assert!(received > 0, "no DORA completed:\n{out}");
+    received
+}
+
+/// `aae.<name>` once it reaches `want` (stats are published once a second).
+fn wait_stat(kea: &Kea, name: &str, want: i64) {
+    let key = format!("aae.{name}");
+    wait_for(&format!("{key} = {want}"), Duration::from_secs(10), || {
+        (kea.statistics().get(&key).copied() == Some(want)).then_some(())
+    });
+}
+
+#[test]
+fn loads_serves_dora_and_publishes_counters() {
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let kea = Kea::start(
+        &net,
+        &hook_config(json!({"redis-url": redis.url(), "node-name": "load-test", "workers": 2})),
+    );
+    let log = kea.log();
+    assert!(
+        log.contains("AAE_LOAD_OK") && log.contains("node 'load-test'"),
+        "no load line in Kea's log:\n{log}"
+    );
+    assert_eq!(aae_threads(&kea), ["aae-worker-0", "aae-worker-1"]);
+
+    let acks = dora(&net, 40);
+    // One event per ACK: the DISCOVER/OFFER half of each DORA is not exported.
+    wait_stat(&kea, "events-received", acks as i64);
+    let stats = kea.statistics();
+    for name in [
+        "events-received",
+        "exported-redis",
+        "exported-arpwatch",
+        "events-retried",
+        "events-coalesced",
+        "events-dropped",
+        "events-skipped",
+        "backlog",
+    ] {
+        assert!(
+            stats.contains_key(&format!("aae.{name}")),
+            "aae.{name} missing: {stats:?}"
+        );
+    }
+    assert_eq!(stats["aae.events-dropped"], 0);
+    assert_eq!(stats["aae.events-skipped"], 0);
+}
+
+#[test]
+fn bad_parameters_are_refused_and_named_in_the_log() {
+    let net = NetnsPair::create();
+    for (params, named) in [
+        (json!({"redis-ulr": "redis://127.0.0.1:6379"}), "redis-ulr"),
+        (json!({"workers": "two"}), "workers"),
+        (json!({"grace-period": -5}), "grace-period"),
+        (json!({"redis-url": "http://127.0.0.1:6379"}), "redis-url"),
+        (json!({"arpwatch-url": "not a url"}), "arpwatch-url"),
+    ] {
+        let (status, log) = Kea::start_failing(&net, &hook_config(params.clone()));
+        assert!(!status.success(), "Kea accepted {params}:\n{log}");
+        let line = log
+            .lines()
+            .find(|l| l.contains("AAE_LOAD_FAILED"))
+            .unwrap_or_else(|| panic!("no AAE_LOAD_FAILED for {params}:\n{log}"));
+        assert!(
+            line.contains(named),
+            "the refusal of {params} does not name '{named}': {line}"
+        );
+        assert!(
+            !log.contains("DHCP4_STARTED"),
+            "Kea started half-configured with {params}:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn config_reload_applies_new_parameters_and_leaks_no_threads() {
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let params = |node: &str, workers: u32| json!({"redis-url": redis.url(), "node-name": node, "workers": workers});
+    let kea = Kea::start(&net, &hook_config(params("before", 2)));
+    assert_eq!(aae_threads(&kea).len(), 2);
+    let kea_threads = kea.thread_names().len() - 2;
+
+    for round in 0..5 {
+        let node = format!("after-{round}");
+        let answer = kea.reload(&hook_config(params(&node, 3)));
+        assert_eq!(answer["result"], 0, "config-reload refused: {answer}");
+        let log = kea.log();
+        assert!(
+            log.contains(&format!("node '{node}'")),
+            "round {round}: new parameters not in force:\n{log}"
+        );
+        // The old instance's workers are joined before unload returns.
+        assert_eq!(
+            aae_threads(&kea),
+            ["aae-worker-0", "aae-worker-1", "aae-worker-2"],
+            "round {round}"
+        );
+        assert_eq!(kea.thread_names().len(), kea_threads + 3, "round {round}");
+    }
+    let log = kea.log();
+    assert_eq!(log.matches("AAE_UNLOAD").count(), 5, "{log}");
+    assert_eq!(log.matches("AAE_LOAD_OK").count(), 6, "{log}");
+
+    // The reloaded library serves and counts from zero.
+    let acks = dora(&net, 10);
+    wait_stat(&kea, "events-received", acks as i64);
+}
+
+#[test]
+fn multi_threaded_kea_serves_with_the_hook() {
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let config = KeaConfig {
+        threads: Some(2),
+        ..hook_config(json!({"redis-url": redis.url(), "node-name": "mt"}))
+    };
+    let kea = Kea::start(&net, &config);
+    let log = kea.log();
+    assert!(log.contains("enabled: yes, number of threads: 2"), "{log}");
+    let acks = dora(&net, 60);
+    wait_stat(&kea, "events-received", acks as i64);
+}
