@@ -14,8 +14,8 @@ mod redis_sink;
 mod sink;
 mod worker;
 
-use std::sync::Arc;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -69,7 +69,9 @@ pub struct Exporter {
     shared: Arc<Shared>,
     phase: watch::Sender<Phase>,
     threads: Vec<(String, JoinHandle<()>)>,
-    done: mpsc::Receiver<usize>,
+    /// Worker indices as they end. In a `Mutex` only so the `Exporter` is
+    /// `Sync` (Kea's packet threads share it); `stop` has `&mut` and never locks.
+    done: Mutex<mpsc::Receiver<usize>>,
 }
 
 /// What `Drop` allows when `stop` was not called.
@@ -100,7 +102,7 @@ impl Exporter {
             shared,
             phase,
             threads: Vec::with_capacity(config.workers),
-            done,
+            done: Mutex::new(done),
         };
         for index in 0..config.workers.max(1) {
             let name = format!("aae-worker-{index}");
@@ -181,10 +183,11 @@ impl Exporter {
         let drain_until = Instant::now() + timeout / 2;
         self.phase.send_replace(Phase::Draining);
         let mut finished = vec![false; self.threads.len()];
+        let done = self.done.get_mut().unwrap_or_else(|p| p.into_inner());
         let wait = |until: Instant, finished: &mut Vec<bool>| {
             while finished.iter().any(|f| !f) {
                 let left = until.saturating_duration_since(Instant::now());
-                match self.done.recv_timeout(left) {
+                match done.recv_timeout(left) {
                     Ok(i) => finished[i] = true,
                     Err(_) => return,
                 }
@@ -205,6 +208,12 @@ impl Exporter {
         }
     }
 }
+
+// Kea's packet threads share one `Exporter`.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Exporter>();
+};
 
 impl Drop for Exporter {
     fn drop(&mut self) {
