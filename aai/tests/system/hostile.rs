@@ -255,3 +255,31 @@ fn keep_alive_serves_many_calls_on_one_connection() {
         assert!(text.contains("aa:bb:cc:dd:ee:01"), "{text}");
     }
 }
+
+#[test]
+fn connections_over_the_cap_wait_until_one_closes() {
+    let (_redis, aai) = setup("max-connections = 2\nheader-timeout-ms = 10000");
+    let a = TcpStream::connect(aai.addr()).unwrap();
+    let b = TcpStream::connect(aai.addr()).unwrap();
+    // Both slots taken by silent clients; a third client gets no answer...
+    let doc = call_doc("arpwatch.get_mac", &["192.0.2.10"]);
+    let mut c = TcpStream::connect(aai.addr()).unwrap();
+    c.write_all(&post("/RPC2", doc.as_bytes())).unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0; 16];
+    let early = c.read(&mut buf);
+    assert!(
+        matches!(&early, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "served over the cap: {early:?}"
+    );
+    // ...until one of them leaves.
+    drop(a);
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut raw = buf[..0].to_vec();
+    let _ = c.read_to_end(&mut raw);
+    let r = parse_response(&raw);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.text().contains("aa:bb:cc:dd:ee:01"), "{r:?}");
+    drop(b);
+}
