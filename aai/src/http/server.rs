@@ -118,7 +118,7 @@ impl Accept {
             let _ = stream.set_nodelay(true);
             let allowed = self.allow.permits(peer.ip());
             if !allowed {
-                log::info!("refusing {peer}: not in the allow list");
+                log::debug!("refusing {peer}: not in the allow list");
             }
             let conn = Conn {
                 peer,
