@@ -11,13 +11,17 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
     if let Ok(call) = parse_call(data, &limits) {
-        let doc = write_call(&call).unwrap_or_else(|e| panic!("parsed {call:?} but cannot write it: {e}"));
-        let again = parse_call(&doc, &limits).unwrap_or_else(|e| panic!("cannot re-parse our own call: {e}"));
+        let doc = write_call(&call)
+            .unwrap_or_else(|e| panic!("parsed {call:?} but cannot write it: {e}"));
+        let again = parse_call(&doc, &limits)
+            .unwrap_or_else(|e| panic!("cannot re-parse our own call: {e}"));
         assert_eq!(again, call);
     }
     if let Ok(resp) = parse_response(data, &limits) {
-        let doc = write_response(&resp).unwrap_or_else(|e| panic!("parsed {resp:?} but cannot write it: {e}"));
-        let again = parse_response(&doc, &limits).unwrap_or_else(|e| panic!("cannot re-parse our own response: {e}"));
+        let doc = write_response(&resp)
+            .unwrap_or_else(|e| panic!("parsed {resp:?} but cannot write it: {e}"));
+        let again = parse_response(&doc, &limits)
+            .unwrap_or_else(|e| panic!("cannot re-parse our own response: {e}"));
         assert_eq!(again, resp);
     }
 });
