@@ -2,9 +2,12 @@
 //! the client (perfdhcp) in the other, so test traffic never touches the
 //! host's interfaces. Removed on drop, also when the test panics.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
 
 /// A server namespace and a client namespace with one veth pair between them.
 ///
@@ -155,7 +158,10 @@ impl Drop for NetnsPair {
             // normally stops its own first) would keep the veth alive.
             if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
                 for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                    let _ = Command::new("kill").args(["-KILL", pid]).status();
+                    let _ = Command::new("kill")
+                        .args(["-KILL", pid])
+                        .stderr(std::process::Stdio::null())
+                        .status();
                 }
             }
             // Deleting the namespace deletes the veth end in it, and its peer.
@@ -163,6 +169,151 @@ impl Drop for NetnsPair {
                 .args(["netns", "del", ns])
                 .stderr(std::process::Stdio::null())
                 .status();
+        }
+    }
+}
+
+/// Makes `127.0.0.1:port` inside a namespace lead to `127.0.0.1:port` on the
+/// host, so a Kea in the server namespace reaches a Redis or an ARPwatch
+/// stand-in that a fixture started on the host's loopback, with the same URL.
+///
+/// The listener is made by a thread that entered the namespace (`setns`
+/// affects only the calling thread); connections to the host are made by a
+/// thread that stayed outside. Stopped on drop: the listener closes and every
+/// forwarded connection is shut down.
+pub struct PortForward {
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl NetnsPair {
+    /// Forwards `127.0.0.1:port` in the server namespace to the host's.
+    pub fn forward_to_host(&self, port: u16) -> PortForward {
+        PortForward::start(&self.server_ns, port)
+    }
+}
+
+impl PortForward {
+    fn start(ns: &str, port: u16) -> PortForward {
+        let stop = Arc::new(AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        // Connector: stays in the host namespace.
+        let (connect_tx, connect_rx) = mpsc::channel::<mpsc::Sender<std::io::Result<TcpStream>>>();
+        std::thread::Builder::new()
+            .name(format!("fwd-out-{port}"))
+            .spawn(move || {
+                for reply in connect_rx {
+                    let _ = reply.send(TcpStream::connect(("127.0.0.1", port)));
+                }
+            })
+            .expect("spawn connector");
+        let netns_path = format!("/var/run/netns/{ns}");
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (stop2, conns2) = (stop.clone(), conns.clone());
+        let accept = std::thread::Builder::new()
+            .name(format!("fwd-in-{port}"))
+            .spawn(move || {
+                let listener = (|| {
+                    let f = std::fs::File::open(&netns_path)?;
+                    // SAFETY: a valid fd of a network namespace; setns moves
+                    // only this thread.
+                    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    let l = TcpListener::bind(("127.0.0.1", port))?;
+                    l.set_nonblocking(true)?;
+                    Ok(l)
+                })();
+                let listener = match listener {
+                    Ok(l) => {
+                        let _ = ready_tx.send(Ok(()));
+                        l
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                while !stop2.load(Ordering::Relaxed) {
+                    let inbound = match listener.accept() {
+                        Ok((s, _)) => s,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(std::time::Duration::from_millis(10));
+                            continue;
+                        }
+                        Err(_) => continue,
+                    };
+                    let (reply_tx, reply_rx) = mpsc::channel();
+                    if connect_tx.send(reply_tx).is_err() {
+                        return;
+                    }
+                    // Host side down: close the inbound side, as a refused
+                    // connection would look to the client.
+                    let Ok(Ok(outbound)) = reply_rx.recv() else {
+                        continue;
+                    };
+                    let _ = inbound.set_nonblocking(false);
+                    let _ = inbound.set_nodelay(true);
+                    let _ = outbound.set_nodelay(true);
+                    let _ = pipe(inbound, outbound, &conns2);
+                }
+            })
+            .expect("spawn forwarder");
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("cannot listen on 127.0.0.1:{port} in {ns}: {e}"),
+            Err(_) => panic!("forwarder for port {port} in {ns} died"),
+        }
+        PortForward {
+            stop,
+            accept: Some(accept),
+            conns,
+        }
+    }
+}
+
+/// Copies both ways between the two streams, one thread per direction; a
+/// direction that sees end of stream shuts both down.
+fn pipe(
+    inbound: TcpStream,
+    outbound: TcpStream,
+    conns: &Mutex<Vec<TcpStream>>,
+) -> std::io::Result<()> {
+    {
+        let mut c = conns.lock().unwrap_or_else(|e| e.into_inner());
+        c.push(inbound.try_clone()?);
+        c.push(outbound.try_clone()?);
+    }
+    let directions = [
+        (inbound.try_clone()?, outbound.try_clone()?),
+        (outbound, inbound),
+    ];
+    for (mut from, mut to) in directions {
+        std::thread::Builder::new()
+            .name("fwd-copy".into())
+            .spawn(move || {
+                let _ = std::io::copy(&mut from, &mut to);
+                let _ = to.shutdown(Shutdown::Both);
+                let _ = from.shutdown(Shutdown::Both);
+            })?;
+    }
+    Ok(())
+}
+
+impl Drop for PortForward {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+        for c in self
+            .conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            let _ = c.shutdown(Shutdown::Both);
         }
     }
 }

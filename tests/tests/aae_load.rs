@@ -60,6 +60,7 @@ fn wait_stat(kea: &Kea, name: &str, want: i64) {
 fn loads_serves_dora_and_publishes_counters() {
     let redis = RedisServer::start();
     let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
     let kea = Kea::start(
         &net,
         &hook_config(json!({"redis-url": redis.url(), "node-name": "load-test", "workers": 2})),
@@ -125,6 +126,7 @@ fn bad_parameters_are_refused_and_named_in_the_log() {
 fn config_reload_applies_new_parameters_and_leaks_no_threads() {
     let redis = RedisServer::start();
     let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
     let params = |node: &str, workers: u32| json!({"redis-url": redis.url(), "node-name": node, "workers": workers});
     let kea = Kea::start(&net, &hook_config(params("before", 2)));
     assert_eq!(aae_threads(&kea).len(), 2);
@@ -160,6 +162,7 @@ fn config_reload_applies_new_parameters_and_leaks_no_threads() {
 fn multi_threaded_kea_serves_with_the_hook() {
     let redis = RedisServer::start();
     let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
     let config = KeaConfig {
         threads: Some(2),
         ..hook_config(json!({"redis-url": redis.url(), "node-name": "mt"}))

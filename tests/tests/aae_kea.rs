@@ -1,0 +1,284 @@
+//! The DHCP exchange, end to end: perfdhcp in one namespace, a real Kea with
+//! `libdhcp_aae.so` in another, a real Redis. What Kea's lease file says is
+//! what Redis must say.
+//!
+//! Needs root and `cargo build --release -p aae` first (same
+//! `CARGO_TARGET_DIR`).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use system_tests::kea::{Family, Kea, KeaConfig, LeaseRow, aae_library, perfdhcp};
+use system_tests::netns::NetnsPair;
+use system_tests::redis::RedisServer;
+use system_tests::wait_for;
+
+const PREFIX: &str = "aae:lease:";
+const GRACE: i64 = 120;
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+fn config(family: Family, redis: &RedisServer, threads: Option<u32>) -> KeaConfig {
+    KeaConfig {
+        family,
+        threads,
+        valid_lifetime: 600,
+        ..KeaConfig::default().with_hook(
+            &aae_library(),
+            json!({"redis-url": redis.url(), "node-name": "kea-test", "grace-period": GRACE}),
+        )
+    }
+}
+
+/// Runs perfdhcp with `args` plus a bound and the wait for late answers, and
+/// asserts it completed without error.
+fn run_perfdhcp(net: &NetnsPair, family: Family, args: &[&str]) -> system_tests::kea::PerfRun {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["-p", "20", "-W", "500000"]);
+    let run = perfdhcp(net, family, &all);
+    assert!(
+        run.output.status.success(),
+        "perfdhcp {all:?} failed ({}):\n{}\n{}",
+        run.output.status,
+        run.stdout(),
+        String::from_utf8_lossy(&run.output.stderr)
+    );
+    run
+}
+
+/// The stored JSON value of `ip`, if any.
+fn stored(redis: &RedisServer, ip: &str) -> Option<Value> {
+    let raw = redis.get(&format!("{PREFIX}{ip}"))?;
+    Some(serde_json::from_slice(&raw).expect("a JSON lease value"))
+}
+
+fn redis_ips(redis: &RedisServer) -> BTreeSet<String> {
+    redis
+        .keys(&format!("{PREFIX}*"))
+        .into_iter()
+        .map(|k| k[PREFIX.len()..].to_owned())
+        .collect()
+}
+
+fn lease_ips(leases: &[LeaseRow]) -> BTreeSet<String> {
+    leases.iter().map(|l| l.address.clone()).collect()
+}
+
+/// Waits until Redis holds exactly the live leases of Kea's lease file, then
+/// checks each one's MAC and TTL. Returns the leases.
+fn assert_redis_matches_kea(kea: &Kea, redis: &RedisServer) -> Vec<LeaseRow> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let leases = loop {
+        let leases = kea.leases();
+        let in_redis = redis_ips(redis);
+        if !leases.is_empty() && lease_ips(&leases) == in_redis {
+            break leases;
+        }
+        if Instant::now() > deadline {
+            let aae: Vec<_> = kea
+                .statistics()
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("aae."))
+                .collect();
+            panic!(
+                "Redis does not hold exactly the leases in Kea's lease file:\n\
+                 Kea: {:?}\nRedis: {in_redis:?}\ncounters: {aae:?}\naae log lines:\n{}",
+                lease_ips(&leases),
+                kea.log()
+                    .lines()
+                    .filter(|l| l.contains("AAE_"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for lease in &leases {
+        assert_eq!(lease.state, 0, "unexpected lease state: {lease:?}");
+        let value = stored(redis, &lease.address)
+            .unwrap_or_else(|| panic!("{} vanished from Redis", lease.address));
+        assert_eq!(value["mac"], lease.hwaddr.as_str(), "{lease:?} vs {value}");
+        assert_eq!(value["ip"], lease.address.as_str());
+        assert_eq!(value["node"], "kea-test");
+        let ttl = redis.ttl(&format!("{PREFIX}{}", lease.address));
+        let remaining = lease.expire - now();
+        // One second of slack each side for the clock ticking between
+        // Kea's write, aae's write and this check.
+        assert!(
+            (remaining - 1..=remaining + GRACE + 1).contains(&ttl),
+            "{}: TTL {ttl} not within remaining lifetime {remaining} .. + grace {GRACE}",
+            lease.address
+        );
+    }
+    leases
+}
+
+fn stat(kea: &Kea, name: &str) -> i64 {
+    kea.statistics()
+        .get(&format!("aae.{name}"))
+        .copied()
+        .unwrap_or(-1)
+}
+
+fn every_granted_lease_reaches_redis(threads: Option<u32>) {
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
+    let kea = Kea::start(&net, &config(Family::V4, &redis, threads));
+    let run = run_perfdhcp(&net, Family::V4, &["-R", "50", "-n", "50", "-r", "100"]);
+    let (_, acks, _) = run.exchange("REQUEST-ACK").expect("REQUEST-ACK stats");
+    assert!(acks > 0, "no lease granted:\n{}", run.stdout());
+    let leases = assert_redis_matches_kea(&kea, &redis);
+    assert!(leases.len() > 10, "only {} leases", leases.len());
+    wait_for("every ACK counted once", Duration::from_secs(5), || {
+        (stat(&kea, "events-received") == acks as i64).then_some(())
+    });
+}
+
+#[test]
+fn every_granted_lease_is_in_redis_with_its_mac_and_ttl() {
+    every_granted_lease_reaches_redis(None);
+}
+
+#[test]
+fn multi_threaded_kea_exports_every_lease_too() {
+    every_granted_lease_reaches_redis(Some(2));
+}
+
+#[test]
+fn offers_are_never_exported() {
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
+    let kea = Kea::start(&net, &config(Family::V4, &redis, None));
+    // DISCOVER/OFFER only, 20 clients.
+    let run = run_perfdhcp(
+        &net,
+        Family::V4,
+        &["-i", "-R", "20", "-n", "20", "-r", "100"],
+    );
+    let (_, offers, _) = run
+        .exchange("DISCOVER-OFFER")
+        .expect("DISCOVER-OFFER stats");
+    assert!(offers > 0, "no OFFER:\n{}", run.stdout());
+    // Callouts run before Kea answers, so the offers' callouts are done.
+    // One full DORA by another client is the marker: afterwards exactly one
+    // event and one key exist, or an offer was exported.
+    run_perfdhcp(
+        &net,
+        Family::V4,
+        &["-b", "mac=02:00:00:00:99:01", "-n", "1", "-r", "1"],
+    );
+    wait_for("the marker lease in Redis", Duration::from_secs(10), || {
+        (!redis_ips(&redis).is_empty()).then_some(())
+    });
+    assert_eq!(redis_ips(&redis), lease_ips(&kea.leases()));
+    assert_eq!(redis_ips(&redis).len(), 1, "an offer reached Redis");
+    wait_for("the marker counted", Duration::from_secs(5), || {
+        let n = stat(&kea, "events-received");
+        assert!(n <= 1, "{n} events for 1 REQUEST: offers were exported");
+        (n == 1).then_some(())
+    });
+}
+
+#[test]
+fn releases_remove_their_keys() {
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
+    let kea = Kea::start(&net, &config(Family::V4, &redis, None));
+    // 30 clients for 3 s at 40 DORA/s, releasing at 20/s: leases come and go.
+    let mut args = vec!["-R", "30", "-r", "40", "-F", "20"];
+    args.extend(["-p", "3", "-W", "500000"]);
+    let run = perfdhcp(&net, Family::V4, &args);
+    let (released, _, _) = run
+        .exchange("RELEASE")
+        .unwrap_or_else(|| panic!("no RELEASE stats:\n{}", run.stdout()));
+    assert!(released > 0, "perfdhcp sent no RELEASE:\n{}", run.stdout());
+    // Whatever was released and not granted again is gone from Kea's file
+    // and so must be gone from Redis; everything else is there.
+    assert_redis_matches_kea(&kea, &redis);
+}
+
+#[test]
+fn expired_leases_are_removed() {
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
+    let config = KeaConfig {
+        valid_lifetime: 3,
+        ..config(Family::V4, &redis, None)
+    };
+    let kea = Kea::start(&net, &config);
+    run_perfdhcp(&net, Family::V4, &["-R", "10", "-n", "10", "-r", "100"]);
+    wait_for("leases in Redis", Duration::from_secs(10), || {
+        (redis_ips(&redis).len() >= 5).then_some(())
+    });
+    // Grace is 120 s, so only the lease4_expire export can remove the keys
+    // this soon (Kea reclaims every second).
+    wait_for(
+        "expired leases gone from Redis",
+        Duration::from_secs(15),
+        || redis_ips(&redis).is_empty().then_some(()),
+    );
+    assert!(kea.log().contains("AAE_LOAD_OK"));
+}
+
+#[test]
+fn a_flushed_redis_is_repaired_by_a_kea_restart() {
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
+    let mut kea = Kea::start(&net, &config(Family::V4, &redis, None));
+    run_perfdhcp(&net, Family::V4, &["-R", "40", "-n", "40", "-r", "100"]);
+    let before = assert_redis_matches_kea(&kea, &redis);
+    assert_eq!(redis.cli(&["FLUSHALL"]), "OK");
+    assert!(redis_ips(&redis).is_empty());
+    kea.restart(&net);
+    let after = assert_redis_matches_kea(&kea, &redis);
+    assert_eq!(lease_ips(&before), lease_ips(&after));
+    assert!(kea.log().contains("AAE_RESYNC"), "{}", kea.log());
+}
+
+#[test]
+fn dhcpv6_leases_with_a_known_mac_are_exported() {
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
+    let kea = Kea::start(&net, &config(Family::V6, &redis, None));
+    let run = run_perfdhcp(&net, Family::V6, &["-R", "20", "-n", "20", "-r", "100"]);
+    let (_, replies, _) = run.exchange("REQUEST-REPLY").expect("REQUEST-REPLY stats");
+    assert!(replies > 0, "no DHCPv6 lease granted:\n{}", run.stdout());
+    let leases = assert_redis_matches_kea(&kea, &redis);
+    assert!(leases.iter().all(|l| !l.hwaddr.is_empty()));
+}
+
+#[test]
+fn dhcpv6_leases_without_a_mac_are_skipped_and_counted() {
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
+    // A source that a directly connected client never provides (relay option).
+    let config = KeaConfig {
+        mac_sources: Some(vec!["client-link-addr-option"]),
+        ..config(Family::V6, &redis, None)
+    };
+    let kea = Kea::start(&net, &config);
+    let run = run_perfdhcp(&net, Family::V6, &["-R", "10", "-n", "10", "-r", "100"]);
+    let (_, replies, _) = run.exchange("REQUEST-REPLY").expect("REQUEST-REPLY stats");
+    assert!(replies > 0, "no DHCPv6 lease granted:\n{}", run.stdout());
+    assert!(kea.leases().iter().all(|l| l.hwaddr.is_empty()));
+    wait_for(
+        "every lease counted as skipped",
+        Duration::from_secs(5),
+        || (stat(&kea, "events-skipped") == replies as i64).then_some(()),
+    );
+    assert_eq!(stat(&kea, "events-received"), 0);
+    assert!(redis_ips(&redis).is_empty());
+}
