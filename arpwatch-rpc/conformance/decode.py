@@ -12,6 +12,8 @@ import pathlib
 import sys
 import xmlrpc.client as xc
 
+# No __pycache__ in the source tree.
+sys.dont_write_bytecode = True
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from typed import typed  # noqa: E402
 

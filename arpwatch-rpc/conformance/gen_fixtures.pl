@@ -32,6 +32,7 @@ use FindBin;
 use lib $FindBin::Bin;
 use JSON::PP;
 use RPC::XML;
+use RPC::XML::Server;
 use Typed qw(typed);
 
 $RPC::XML::ALLOW_NIL = 1;
@@ -119,6 +120,23 @@ response('response_string', str('  spaced result  '));
 response('response_nil', RPC::XML::nil->new);
 response('response_i8', 2**40);
 response('response_struct', { mac => str('00:11:22:33:44:55'), count => 3 });
+# What RPC::XML's own server answers to system.multicall. Unlike the
+# multicall convention (and Python), it does not wrap each result in a
+# one-element array; and when one call faults it answers a document with a
+# <fault> element inside a struct member, which is not XML-RPC at all.
+{
+    my $srv = RPC::XML::Server->new(no_http => 1);
+    $srv->add_method({ name => 'arpwatch.get_mac', signature => ['string string'], code => sub {
+        my (undef, $ip) = @_;
+        return $ip eq 'bogus' ? RPC::XML::fault->new(-32602, "invalid IP address '$ip'") : '00:11:22:33:44:55';
+    } });
+    my $get_mac = sub { { methodName => str('arpwatch.get_mac'), params => [ str($_[0]) ] } };
+    my $ok = $srv->dispatch(RPC::XML::request->new('system.multicall', [ $get_mac->('192.0.2.1'), $get_mac->('192.0.2.3') ]));
+    add('multicall_response_from_RPC_XML_Server', $ok, { kind => 'response', value =>
+        { type => 'array', value => [ map { { type => 'string', value => '00:11:22:33:44:55' } } 1 .. 2 ] } });
+    my $bad = $srv->dispatch(RPC::XML::request->new('system.multicall', [ $get_mac->('192.0.2.1'), $get_mac->('bogus') ]));
+    add('refused_multicall_fault_from_RPC_XML_Server', $bad, { kind => 'error', fault_code => -32600 });
+}
 fault('fault_invalid_params', -32602, q{bad ip 'x': <not an address> & more});
 fault('fault_store', -32000, 'lease store unavailable');
 

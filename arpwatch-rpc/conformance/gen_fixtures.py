@@ -16,6 +16,8 @@ import pathlib
 import sys
 import xmlrpc.client as xc
 
+# No __pycache__ in the source tree.
+sys.dont_write_bytecode = True
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from typed import typed  # noqa: E402
 
@@ -51,6 +53,56 @@ def multicall_request(name, calls):
     {methodName, params} structs, params as a tuple (so an array)."""
     shaped = [{"methodName": m, "params": tuple(p)} for m, p in calls]
     call(name, "system.multicall", [shaped])
+
+
+class _Capture(xc.Transport):
+    """A transport that keeps the request body instead of sending it."""
+
+    def __init__(self, answer):
+        super().__init__()
+        self.body = None
+        self.answer = answer
+
+    def request(self, host, handler, request_body, verbose=False):
+        self.body = request_body
+        return (self.answer,)
+
+
+def real_multicall(request_name, response_name):
+    """A request body made by xmlrpc.client.MultiCall itself, and the answer
+    Python's own server (SimpleXMLRPCDispatcher) gives to that body."""
+    from xmlrpc.server import SimpleXMLRPCDispatcher
+
+    transport = _Capture(answer=[])
+    proxy = xc.ServerProxy("http://arpwatch.invalid/RPC2", transport=transport, allow_none=True)
+    multi = xc.MultiCall(proxy)
+    multi.arpwatch.get_mac("192.0.2.1")
+    multi.arpwatch.get_mac("bogus")
+    multi.arpwatch.lease_seen({"ip": "192.0.2.2", "valid_lifetime": 60, "expires": None})
+    list(multi())
+    body = transport.body.decode("utf-8")
+    calls = [
+        {"methodName": "arpwatch.get_mac", "params": ["192.0.2.1"]},
+        {"methodName": "arpwatch.get_mac", "params": ["bogus"]},
+        {"methodName": "arpwatch.lease_seen", "params": [{"ip": "192.0.2.2", "valid_lifetime": 60, "expires": None}]},
+    ]
+    FIXTURES.append((request_name, body, {"kind": "call", "method": "system.multicall", "params": [typed(calls)]}))
+
+    def get_mac(ip):
+        if ip == "bogus":
+            raise xc.Fault(-32602, "invalid IP address 'bogus'")
+        return "00:11:22:33:44:55"
+
+    def lease_seen(lease):
+        return None
+
+    server = SimpleXMLRPCDispatcher(allow_none=True)
+    server.register_function(get_mac, "arpwatch.get_mac")
+    server.register_function(lease_seen, "arpwatch.lease_seen")
+    server.register_multicall_functions()
+    answer = server._marshaled_dispatch(transport.body).decode("utf-8")
+    results = [["00:11:22:33:44:55"], {"faultCode": -32602, "faultString": "invalid IP address 'bogus'"}, [None]]
+    FIXTURES.append((response_name, answer, {"kind": "response", "value": typed(results)}))
 
 
 def build():
@@ -146,6 +198,7 @@ def build():
             ("system.listMethods", []),
         ],
     )
+    real_multicall("multicall_request_from_MultiCall", "multicall_response_from_SimpleXMLRPCDispatcher")
     # What a server answers to system.multicall: each result wrapped in a
     # one-element array, each failure as a fault struct.
     response(
