@@ -33,7 +33,7 @@ fn redis_down_then_back() {
 
     redis.stop();
     for _ in 0..3 {
-        store_unavailable_within(&aai, Duration::from_secs(1));
+        store_unavailable_within(&aai, Duration::from_secs(2));
     }
 
     redis.restart();
@@ -61,7 +61,7 @@ fn redis_that_never_answers() {
     });
     let aai = Aai::start(&url, BOUND);
     for _ in 0..2 {
-        store_unavailable_within(&aai, Duration::from_secs(1));
+        store_unavailable_within(&aai, Duration::from_secs(2));
     }
 }
 
@@ -69,7 +69,7 @@ fn redis_that_never_answers() {
 fn aai_starts_while_redis_is_down() {
     let url = format!("redis://127.0.0.1:{}", system_tests::free_port());
     let aai = Aai::start(&url, BOUND);
-    store_unavailable_within(&aai, Duration::from_secs(1));
+    store_unavailable_within(&aai, Duration::from_secs(2));
 }
 
 #[test]
