@@ -223,6 +223,8 @@ impl Kea {
             }
             Family::V6 => {
                 obj.insert("preferred-lifetime".into(), json!(c.valid_lifetime / 2));
+                // Not persisted: the default file is under /var/lib/kea.
+                obj.insert("server-id".into(), json!({"type": "LLT", "persist": false}));
                 obj.insert(
                     "subnet6".into(),
                     json!([{
