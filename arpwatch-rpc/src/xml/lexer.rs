@@ -5,10 +5,10 @@
 
 use std::borrow::Cow;
 
-use quick_xml::Reader;
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::QName;
+use quick_xml::{Reader, XmlVersion};
 
 use super::ParseError;
 
@@ -303,7 +303,10 @@ impl<'a> Lexer<'a> {
 /// document malformed.
 fn check_attributes(e: &BytesStart<'_>) -> Result<(), String> {
     for attr in e.attributes().with_checks(true) {
-        attr.map_err(|err| format!("bad attribute: {err}"))?;
+        let attr = attr.map_err(|err| format!("bad attribute: {err}"))?;
+        // Resolving the value finds unknown entities and bad references.
+        attr.normalized_value(XmlVersion::Implicit1_0)
+            .map_err(|err| format!("bad attribute value: {err}"))?;
     }
     Ok(())
 }

@@ -360,6 +360,8 @@ fn malformed_documents() {
         b"<methodCall><methodName>a\xef\xbf\xbeb</methodName></methodCall>",
         b"<methodCall x=\"1\" x=\"2\"><methodName>m</methodName></methodCall>",
         b"<methodCall x=><methodName>m</methodName></methodCall>",
+        b"<methodCall x=\"&bogus;\"><methodName>m</methodName></methodCall>",
+        b"<methodCall x=\"&#0;\"><methodName>m</methodName></methodCall>",
         b"<methodCall><methodName>m</methodName><?xml version=\"1.0\"?></methodCall>",
         b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><methodCall><methodName>\xc3\xbc</methodName></methodCall>",
         b"\xfe\xff\x00<\x00m",
