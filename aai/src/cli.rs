@@ -82,6 +82,9 @@ pub fn main() -> ExitCode {
         }
     };
     if cli.check_config {
+        for w in &settings.warnings {
+            eprintln!("aai: warning: {w}");
+        }
         println!(
             "{}: ok (listen {}, redis {}, key prefix {:?}, allow {})",
             path.display(),
@@ -91,7 +94,7 @@ pub fn main() -> ExitCode {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(" "),
-            settings.redis_url,
+            config::redacted_url(&settings.redis_url),
             settings.schema.prefix(),
             settings
                 .allow
@@ -105,6 +108,9 @@ pub fn main() -> ExitCode {
     }
 
     crate::logging::init(settings.log_level);
+    for w in &settings.warnings {
+        log::warn!("{w}");
+    }
     match crate::daemon::run(settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -63,6 +63,8 @@ pub struct Settings {
     pub body_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub log_level: log::LevelFilter,
+    /// Legal but probably unintended settings, to log once logging is set up.
+    pub warnings: Vec<String>,
 }
 
 impl Default for Settings {
@@ -80,6 +82,7 @@ impl Default for Settings {
             body_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(5),
             log_level: log::LevelFilter::Info,
+            warnings: Vec::new(),
         }
     }
 }
@@ -175,7 +178,10 @@ pub fn resolve(file: FileConfig, flags: &Overrides, origin: &str) -> Result<Sett
             bad(
                 "redis-url",
                 url_origin,
-                format!("{url:?} is not a Redis URL ({e}); expected redis://HOST:PORT[/DB] or unix:///PATH"),
+                format!(
+                    "{:?} is not a Redis URL ({e}); expected redis://HOST:PORT[/DB] or unix:///PATH",
+                    redacted_url(&url)
+                ),
             )
         })?;
         s.redis_url = url;
@@ -197,7 +203,9 @@ pub fn resolve(file: FileConfig, flags: &Overrides, origin: &str) -> Result<Sett
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| bad("allow", origin, e.to_string()))?;
         if nets.is_empty() {
-            log::warn!("{origin}: `allow` is empty: every client will be refused with 403");
+            s.warnings.push(format!(
+                "{origin}: `allow` is empty: every client will be refused with 403"
+            ));
         }
         s.allow = AllowList::new(nets);
     }
@@ -277,6 +285,27 @@ pub fn resolve(file: FileConfig, flags: &Overrides, origin: &str) -> Result<Sett
         })?;
     }
     Ok(s)
+}
+
+/// `url` with any password replaced by `***`, for logs and messages
+/// (`redis://:secret@host` and `redis://user:secret@host` both carry one).
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &rest[..at];
+    let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+    let masked = if userinfo.contains(':') {
+        format!("{user}:***")
+    } else {
+        // A lone userinfo is a password to Redis (AUTH with one argument).
+        "***".to_owned()
+    };
+    format!("{scheme}://{masked}{}", &rest[at..])
 }
 
 /// Reads `path` (or the default) and resolves it with `flags`.
@@ -384,6 +413,18 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("--listen"), "{e}");
+    }
+
+    #[test]
+    fn passwords_never_reach_logs() {
+        assert_eq!(redacted_url("redis://:pw@h:1/0"), "redis://:***@h:1/0");
+        assert_eq!(redacted_url("redis://u:pw@h"), "redis://u:***@h");
+        assert_eq!(redacted_url("redis://pw@h"), "redis://***@h");
+        assert_eq!(redacted_url("redis://h:6379"), "redis://h:6379");
+        assert_eq!(redacted_url("unix:///run/r.sock"), "unix:///run/r.sock");
+        let e = from("redis-url = \"http://:secret@x\"").unwrap_err();
+        assert!(!e.contains("secret"), "{e}");
+        assert!(from("allow = []").unwrap().warnings[0].contains("allow"));
     }
 
     #[test]

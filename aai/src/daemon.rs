@@ -89,7 +89,7 @@ async fn serve(
         metrics.clone(),
     )
     .map_err(|source| StartError::Redis {
-        url: settings.redis_url.clone(),
+        url: crate::config::redacted_url(&settings.redis_url),
         source,
     })?;
     let limits = Limits::default()
@@ -121,7 +121,7 @@ async fn serve(
     log::info!(
         "serving XML-RPC on {} (redis {}, key prefix {:?})",
         addrs.join(", "),
-        settings.redis_url,
+        crate::config::redacted_url(&settings.redis_url),
         settings.schema.prefix()
     );
     if let Err(e) = systemd::notify("READY=1") {

@@ -61,7 +61,7 @@ impl Store {
             conn,
             schema,
             timeout,
-            url: url.into(),
+            url: crate::config::redacted_url(url).into(),
             metrics,
             down: Arc::new(AtomicBool::new(false)),
         })
