@@ -99,3 +99,54 @@ unknown FAULT -32601
     assert_eq!(out, want, "aai log:\n{}", aai.log());
     aai.still_answers("192.0.2.11", "aa:bb:cc:dd:ee:03");
 }
+
+/// docs/protocol.md shows responses "exactly as aai sends it": hold aai
+/// (and the document) to that, byte for byte.
+#[test]
+fn responses_are_byte_for_byte_as_documented() {
+    let (redis, aai) = setup("");
+    store(&redis, &lease("192.0.2.10", "00:1b:2c:aa:bb:0f"));
+    let protocol =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md"))
+            .expect("docs/protocol.md");
+    let head = "<?xml version=\"1.0\"?>\n";
+    let python_request = "<?xml version='1.0'?>\n<methodCall>\n<methodName>arpwatch.get_mac</methodName>\n<params>\n<param>\n<value><string>IP</string></value>\n</param>\n</params>\n</methodCall>\n";
+    let multicall = "<?xml version='1.0'?>\n<methodCall>\n<methodName>system.multicall</methodName>\n<params><param><value><array><data>\
+        <value><struct><member><name>methodName</name><value><string>arpwatch.get_mac</string></value></member><member><name>params</name><value><array><data><value><string>192.0.2.10</string></value></data></array></value></member></struct></value>\
+        <value><struct><member><name>methodName</name><value><string>arpwatch.get_mac</string></value></member><member><name>params</name><value><array><data><value><string>192.0.2.99</string></value></data></array></value></member></struct></value>\
+        <value><struct><member><name>methodName</name><value><string>arpwatch.get_mac</string></value></member><member><name>params</name><value><array><data><value><string>bogus</string></value></data></array></value></member></struct></value>\
+        </data></array></value></param></params></methodCall>\n".to_owned();
+    for (request, body) in [
+        (
+            python_request.replace("IP", "192.0.2.10"),
+            "<methodResponse><params><param><value><string>00:1b:2c:aa:bb:0f</string></value></param></params></methodResponse>",
+        ),
+        (
+            python_request.replace("IP", "192.0.2.99"),
+            "<methodResponse><params><param><value><nil/></value></param></params></methodResponse>",
+        ),
+        (
+            python_request.replace("IP", "10.0.0"),
+            "<methodResponse><fault><value><struct><member><name>faultCode</name><value><int>-32602</int></value></member><member><name>faultString</name><value><string>parameter 1 (ip) of arpwatch.get_mac: invalid IP address \"10.0.0\": expected dotted IPv4 or RFC 4291 IPv6</string></value></member></struct></value></fault></methodResponse>",
+        ),
+        (
+            multicall,
+            "<methodResponse><params><param><value><array><data><value><array><data><value><string>00:1b:2c:aa:bb:0f</string></value></data></array></value><value><array><data><value><nil/></value></data></array></value><value><struct><member><name>faultCode</name><value><int>-32602</int></value></member><member><name>faultString</name><value><string>parameter 1 (ip) of arpwatch.get_mac: invalid IP address \"bogus\": expected dotted IPv4 or RFC 4291 IPv6</string></value></member></struct></value></data></array></value></param></params></methodResponse>",
+        ),
+    ] {
+        let r = crate::fixture::http(
+            aai.addr(),
+            None,
+            &crate::fixture::post("/RPC2", request.as_bytes()),
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), "text/xml; charset=utf-8");
+        let sent = r.text();
+        let sent = sent.trim_end();
+        assert_eq!(sent, format!("{head}{body}"), "for {request}");
+        assert!(
+            protocol.contains(sent),
+            "docs/protocol.md does not show {sent}"
+        );
+    }
+}
