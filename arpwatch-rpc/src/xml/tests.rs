@@ -564,3 +564,64 @@ fn writer_refuses_what_xml_rpc_cannot_carry() {
     let loose = Limits::default().with_max_depth(Limits::HARD_MAX_DEPTH);
     assert_eq!(parse_call(&doc, &loose).unwrap().params, vec![at_limit]);
 }
+
+/// Quarter-megabyte documents shaped to find work that grows faster than
+/// the document: quadratic duplicate-attribute checks, per-reference costs,
+/// the drain after a grammar error, many tiny values. Linear, this takes
+/// about a second unoptimized; a quadratic path would take minutes.
+#[test]
+fn large_documents_of_pathological_shapes() {
+    const SIZE: usize = Limits::DEFAULT_MAX_DOCUMENT_BYTES / 4;
+    let wrap = |params: &str| {
+        format!("<methodCall><methodName>m</methodName><params>{params}</params></methodCall>")
+    };
+    let fit = |unit: &str, overhead: usize| (SIZE - overhead) / unit.len();
+
+    let n = fit(" a0000000=\"\"", 200);
+    let attrs: String = (0..n).map(|i| format!(" a{i:07}=\"\"")).collect();
+    let doc = format!("<methodCall{attrs}><methodName>m</methodName></methodCall>");
+    assert!(doc.len() <= SIZE);
+    assert_eq!(call(&doc).unwrap().method, "m");
+
+    let n = fit("&#60;", 200);
+    let doc = format!(
+        "<methodCall><methodName>{}</methodName></methodCall>",
+        "&#60;".repeat(n)
+    );
+    assert_eq!(call(&doc).unwrap().method.len(), n);
+
+    let n = fit("<value/>", 300);
+    let doc = wrap(&format!(
+        "<param><value><array><data>{}</data></array></value></param>",
+        "<value/>".repeat(n)
+    ));
+    assert_eq!(call(&doc).unwrap().params[0].as_array().unwrap().len(), n);
+
+    let n = fit("<member><name>k</name><value/></member>", 300);
+    let doc = wrap(&format!(
+        "<param><value><struct>{}</struct></value></param>",
+        "<member><name>k</name><value/></member>".repeat(n)
+    ));
+    assert_eq!(call(&doc).unwrap().params[0].as_struct().unwrap().len(), 1);
+
+    let n = fit("<a></a>", 300);
+    let nested = format!("{}{}", "<a>".repeat(n / 2), "</a>".repeat(n / 2));
+    let doc = format!("<methodCall><bogus/>{nested}<methodName>m</methodName></methodCall>");
+    assert!(matches!(call(&doc), Err(ParseError::Invalid { .. })));
+    let doc = format!("<methodCall><bogus/>{}", "<a>".repeat(n));
+    assert!(matches!(call(&doc), Err(ParseError::Malformed { .. })));
+
+    let n = fit("x", 300);
+    let doc = wrap(&format!(
+        "<param><value>a<!--{}-->b</value></param>",
+        "x".repeat(n)
+    ));
+    assert_eq!(call(&doc).unwrap().params, vec![Value::from("ab")]);
+
+    let n = fit("Q \n", 300);
+    let doc = wrap(&format!(
+        "<param><value><base64>{}</base64></value></param>",
+        "QUJD \n".repeat(n / 2)
+    ));
+    assert!(matches!(&call(&doc).unwrap().params[0], Value::Base64(b) if b.len() == n / 2 * 3));
+}
