@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use super::queue::PushCounts;
+
 /// A snapshot of the engine's counters. All but `backlog` only grow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -14,13 +16,14 @@ pub struct Counters {
     /// Events put back for another attempt after a sink failed.
     pub retried: u64,
     /// Events replaced by a newer event for the same address before they
-    /// were sent.
+    /// were sent to every sink that wanted them.
     pub coalesced: u64,
     /// Events refused because the backlog was full.
     pub dropped: u64,
     /// Events the border could not export (a DHCPv6 lease without a hardware
-    /// address), and leases already past expiry plus grace when their turn
-    /// came, so writing them would have resurrected a dead lease.
+    /// address); leases already past expiry plus grace when their turn came
+    /// (writing them would resurrect a dead lease); and notices ARPwatch
+    /// refused with a fault (logged, not retried).
     pub skipped: u64,
     /// Distinct addresses pending now, for any sink.
     pub backlog: u64,
@@ -42,17 +45,16 @@ impl Counters {
     }
 }
 
-/// The live counters, shared by the submitting threads and the workers.
-/// Relaxed atomics: each counter is independent, and a snapshot needs no
-/// consistency across them.
+/// The live counters of the workers (and `skipped`, which the border bumps
+/// rarely). What `submit` counts lives in the queue's shards instead, so
+/// Kea's threads never fight over one counter's cache line. Relaxed atomics:
+/// each counter is independent, and a snapshot needs no consistency across
+/// them.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
-    pub received: AtomicU64,
     pub exported_redis: AtomicU64,
     pub exported_arpwatch: AtomicU64,
     pub retried: AtomicU64,
-    pub coalesced: AtomicU64,
-    pub dropped: AtomicU64,
     pub skipped: AtomicU64,
 }
 
@@ -63,14 +65,14 @@ impl Stats {
         }
     }
 
-    pub fn snapshot(&self, backlog: u64) -> Counters {
+    pub fn snapshot(&self, pushed: PushCounts, backlog: u64) -> Counters {
         Counters {
-            received: self.received.load(Relaxed),
+            received: pushed.received,
             exported_redis: self.exported_redis.load(Relaxed),
             exported_arpwatch: self.exported_arpwatch.load(Relaxed),
             retried: self.retried.load(Relaxed),
-            coalesced: self.coalesced.load(Relaxed),
-            dropped: self.dropped.load(Relaxed),
+            coalesced: pushed.coalesced,
+            dropped: pushed.dropped,
             skipped: self.skipped.load(Relaxed),
             backlog,
         }

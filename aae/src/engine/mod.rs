@@ -24,7 +24,7 @@ use tokio::sync::watch;
 pub use counters::Counters;
 use counters::Stats;
 use health::Health;
-use queue::{Pushed, Queue};
+use queue::Queue;
 use worker::{Phase, Shared};
 
 use crate::config::Config;
@@ -148,13 +148,7 @@ impl Exporter {
     /// for an address replaces a pending one; an event for a new address is
     /// dropped (and counted) when the backlog is full.
     pub fn submit(&self, export: Export) {
-        let stats = &self.shared.stats;
-        Stats::add(&stats.received, 1);
-        match self.shared.queue.push(export.lease, export.notify_arpwatch) {
-            Pushed::Queued | Pushed::Updated => {}
-            Pushed::Coalesced => Stats::add(&stats.coalesced, 1),
-            Pushed::Dropped => Stats::add(&stats.dropped, 1),
-        }
+        self.shared.queue.push(export.lease, export.notify_arpwatch);
     }
 
     /// Counts an event the border could not turn into an [`Export`] (a
@@ -165,7 +159,18 @@ impl Exporter {
 
     /// A snapshot of the counters; a handful of atomic loads.
     pub fn counters(&self) -> Counters {
-        self.shared.stats.snapshot(self.shared.queue.len() as u64)
+        let queue = &self.shared.queue;
+        self.shared
+            .stats
+            .snapshot(queue.counts(), queue.len() as u64)
+    }
+
+    /// How many `submit` calls found their shard of the queue locked (by
+    /// another submitter or a worker) and waited. A diagnostic for the
+    /// submit benchmark, not one of Kea's statistics.
+    #[doc(hidden)]
+    pub fn submits_that_waited(&self) -> u64 {
+        self.shared.queue.counts().waited
     }
 
     /// Stops the workers and joins them within `timeout`, even while a sink

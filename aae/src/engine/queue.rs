@@ -25,8 +25,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use lease_model::Lease;
 use tokio::sync::Notify;
@@ -70,7 +70,9 @@ pub(crate) enum Outcome {
 }
 
 struct Entry {
-    lease: Lease,
+    /// Shared with the workers sending it, so taking an entry copies a
+    /// pointer, not a lease (whose hostname would need an allocation).
+    lease: Arc<Lease>,
     dirty: [bool; SINKS],
     in_flight: [bool; SINKS],
 }
@@ -81,11 +83,29 @@ struct Shard {
     ready: [VecDeque<IpAddr>; SINKS],
 }
 
-/// Keeps shards on separate cache lines, so two threads locking neighbouring
-/// shards do not slow each other down.
+/// One shard with the counters of what was pushed into it, on cache lines
+/// of their own: the thread that holds the lock already owns the line, so
+/// counting costs no extra cache-line transfer between Kea's threads.
 #[repr(align(128))]
 #[derive(Default)]
-struct Padded(Mutex<Shard>);
+struct Padded {
+    shard: Mutex<Shard>,
+    received: AtomicU64,
+    coalesced: AtomicU64,
+    dropped: AtomicU64,
+    /// Pushes that found the shard locked and had to wait: the measure of
+    /// contention on Kea's side.
+    waited: AtomicU64,
+}
+
+/// What `push` counted, summed over the shards.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PushCounts {
+    pub received: u64,
+    pub coalesced: u64,
+    pub dropped: u64,
+    pub waited: u64,
+}
 
 pub(crate) struct Queue {
     shards: Box<[Padded]>,
@@ -119,6 +139,18 @@ impl Queue {
         self.len.load(Ordering::Relaxed)
     }
 
+    /// Events pushed, coalesced and dropped so far.
+    pub fn counts(&self) -> PushCounts {
+        let mut c = PushCounts::default();
+        for p in self.shards.iter() {
+            c.received += p.received.load(Ordering::Relaxed);
+            c.coalesced += p.coalesced.load(Ordering::Relaxed);
+            c.dropped += p.dropped.load(Ordering::Relaxed);
+            c.waited += p.waited.load(Ordering::Relaxed);
+        }
+        c
+    }
+
     pub fn signal(&self, sink: Sink) -> &Notify {
         &self.signals[sink as usize]
     }
@@ -129,14 +161,28 @@ impl Queue {
     pub fn push(&self, lease: Lease, arpwatch: bool) -> Pushed {
         let wanted = [true, arpwatch && self.enabled[Sink::Arpwatch as usize]];
         let ip = lease.ip;
+        // Allocated before the lock is taken, and the state it replaces is
+        // freed after it is released: the critical section never calls malloc
+        // or free, except when a new address makes the map grow.
+        let lease = Arc::new(lease);
+        let mut replaced = None;
         let mut woken = [false; SINKS];
+        let padded = &self.shards[shard_of(ip)];
         let pushed = {
-            let mut shard = lock(&self.shards[shard_of(ip)].0);
+            let mut shard = match padded.shard.try_lock() {
+                Ok(guard) => guard,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    padded.waited.fetch_add(1, Ordering::Relaxed);
+                    lock(&padded.shard)
+                }
+            };
+            padded.received.fetch_add(1, Ordering::Relaxed);
             let Shard { map, ready } = &mut *shard;
             match map.get_mut(&ip) {
                 Some(e) => {
                     let waiting = e.dirty.iter().any(|d| *d);
-                    e.lease = lease;
+                    replaced = Some(std::mem::replace(&mut e.lease, lease));
                     for s in 0..SINKS {
                         if wanted[s] && !e.dirty[s] {
                             e.dirty[s] = true;
@@ -147,6 +193,7 @@ impl Queue {
                         }
                     }
                     if waiting {
+                        padded.coalesced.fetch_add(1, Ordering::Relaxed);
                         Pushed::Coalesced
                     } else {
                         Pushed::Updated
@@ -155,6 +202,7 @@ impl Queue {
                 None => {
                     if self.len.fetch_add(1, Ordering::Relaxed) >= self.capacity {
                         self.len.fetch_sub(1, Ordering::Relaxed);
+                        padded.dropped.fetch_add(1, Ordering::Relaxed);
                         return Pushed::Dropped;
                     }
                     for s in 0..SINKS {
@@ -180,20 +228,21 @@ impl Queue {
                 signal.notify_one();
             }
         }
+        drop(replaced);
         pushed
     }
 
     /// Moves up to `max` ready addresses of `sink` in flight and appends
     /// their newest leases to `out`. Each must come back through
     /// [`Queue::finish`].
-    pub fn take(&self, sink: Sink, max: usize, out: &mut Vec<Lease>) {
+    pub fn take(&self, sink: Sink, max: usize, out: &mut Vec<Arc<Lease>>) {
         let s = sink as usize;
         let start = self.cursors[s].fetch_add(1, Ordering::Relaxed);
         for i in 0..SHARDS {
             if out.len() >= max {
                 return;
             }
-            let mut shard = lock(&self.shards[(start + i) % SHARDS].0);
+            let mut shard = lock(&self.shards[(start + i) % SHARDS].shard);
             let Shard { map, ready } = &mut *shard;
             let want = (max - out.len()).min(TAKE_PER_LOCK);
             for _ in 0..want {
@@ -214,7 +263,7 @@ impl Queue {
     pub fn finish(&self, sink: Sink, done: impl IntoIterator<Item = (IpAddr, Outcome)>) {
         let s = sink as usize;
         for (ip, outcome) in done {
-            let mut shard = lock(&self.shards[shard_of(ip)].0);
+            let mut shard = lock(&self.shards[shard_of(ip)].shard);
             let Shard { map, ready } = &mut *shard;
             let Some(e) = map.get_mut(&ip) else {
                 debug_assert!(false, "finished an address that was not taken");
@@ -238,7 +287,7 @@ impl Queue {
     pub fn ready(&self, sink: Sink) -> usize {
         self.shards
             .iter()
-            .map(|p| lock(&p.0).ready[sink as usize].len())
+            .map(|p| lock(&p.shard).ready[sink as usize].len())
             .sum()
     }
 }
@@ -279,13 +328,13 @@ mod tests {
         )
     }
 
-    fn take(q: &Queue, sink: Sink, max: usize) -> Vec<Lease> {
+    fn take(q: &Queue, sink: Sink, max: usize) -> Vec<Arc<Lease>> {
         let mut out = Vec::new();
         q.take(sink, max, &mut out);
         out
     }
 
-    fn finish(q: &Queue, sink: Sink, taken: &[Lease], outcome: Outcome) {
+    fn finish(q: &Queue, sink: Sink, taken: &[Arc<Lease>], outcome: Outcome) {
         q.finish(sink, taken.iter().map(|l| (l.ip, outcome)));
     }
 
@@ -346,6 +395,11 @@ mod tests {
         assert_eq!(q.push(lease("192.0.2.3", 1), true), Pushed::Dropped);
         assert_eq!(q.push(lease("192.0.2.1", 2), true), Pushed::Coalesced);
         assert_eq!(q.len(), 2);
+        let counts = q.counts();
+        assert_eq!(
+            (counts.received, counts.coalesced, counts.dropped),
+            (4, 1, 1)
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Writes leases to Redis: one pipeline of `SET … EX` / `SET` / `DEL` per
 //! batch, in lease-model's schema, so aai reads exactly what was written.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lease_model::{Lease, LeaseRecord, RedisSchema, RedisWrite};
@@ -64,7 +65,7 @@ impl SinkIo for RedisSink {
         BATCH
     }
 
-    async fn send(&mut self, batch: &[Lease]) -> Sent {
+    async fn send(&mut self, batch: &[Arc<Lease>]) -> Sent {
         // The write is computed now, not at submit time: a lease that waited
         // out an outage gets the TTL it has left, or none once it is dead.
         let now = unix_now();
@@ -73,7 +74,7 @@ impl SinkIo for RedisSink {
         let (mut writes, mut expired) = (0u64, 0u64);
         for lease in batch {
             let record = LeaseRecord {
-                lease: lease.clone(),
+                lease: Lease::clone(lease),
                 node: self.node.clone(),
             };
             match self.schema.write_for(&record, now) {

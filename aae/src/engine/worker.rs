@@ -152,9 +152,8 @@ async fn sink_loop<S: SinkIo>(mut sink: S, shared: &Shared, mut phase: watch::Re
 /// log line. The first drop is reported within a second, later ones at most
 /// every [`DROP_LOG_EVERY`], with how many there were.
 async fn monitor(shared: &Shared, mut phase: watch::Receiver<Phase>) {
-    use std::sync::atomic::Ordering::Relaxed;
     let mut limit = RateLimit::new(DROP_LOG_EVERY);
-    let mut reported = shared.stats.dropped.load(Relaxed);
+    let mut reported = shared.queue.counts().dropped;
     let mut since = Instant::now();
     let mut tick = tokio::time::interval(MONITOR_TICK);
     loop {
@@ -162,7 +161,7 @@ async fn monitor(shared: &Shared, mut phase: watch::Receiver<Phase>) {
             _ = tick.tick() => false,
             _ = phase.wait_for(|p| *p != Phase::Running) => true,
         };
-        let dropped = shared.stats.dropped.load(Relaxed);
+        let dropped = shared.queue.counts().dropped;
         if dropped > reported && (stopping || limit.allow(Instant::now()).is_some()) {
             emit(
                 AAE_BACKLOG_FULL,
