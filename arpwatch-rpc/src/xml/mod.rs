@@ -50,5 +50,31 @@ pub fn write_response(resp: &MethodResponse) -> Result<Vec<u8>, WriteError> {
     write::response(resp)
 }
 
+/// Whether every character of `s` can travel in an XML-RPC string (XML 1.0
+/// forbids most C0 controls, such as `\0` and `\x01`, and U+FFFE/U+FFFF).
+pub fn is_legal_text(s: &str) -> bool {
+    s.chars().all(lexer::is_xml_char)
+}
+
+/// `s` with every character XML 1.0 forbids replaced by U+FFFD, for text
+/// from outside XML-RPC (a DHCP client's hostname, a Redis value) that must
+/// be sent rather than refused. Borrows when nothing needs replacing.
+///
+/// ```
+/// use arpwatch_rpc::xml::replace_illegal_chars;
+///
+/// assert_eq!(replace_illegal_chars("host\u{1}a"), "host\u{FFFD}a");
+/// assert!(matches!(replace_illegal_chars("ok"), std::borrow::Cow::Borrowed("ok")));
+/// ```
+pub fn replace_illegal_chars(s: &str) -> std::borrow::Cow<'_, str> {
+    if is_legal_text(s) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    s.chars()
+        .map(|c| if lexer::is_xml_char(c) { c } else { '\u{FFFD}' })
+        .collect::<String>()
+        .into()
+}
+
 #[cfg(test)]
 mod tests;

@@ -625,3 +625,15 @@ fn large_documents_of_pathological_shapes() {
     ));
     assert!(matches!(&call(&doc).unwrap().params[0], Value::Base64(b) if b.len() == n / 2 * 3));
 }
+
+#[test]
+fn illegal_characters_can_be_replaced_before_writing() {
+    let hostname = "pc\u{0}\u{1b}[1m\u{FFFE}ü";
+    assert!(!is_legal_text(hostname));
+    let fixed = replace_illegal_chars(hostname);
+    assert_eq!(fixed, "pc\u{FFFD}\u{FFFD}[1m\u{FFFD}ü");
+    assert!(is_legal_text(&fixed));
+    assert!(write_call(&MethodCall::new("m", vec![Value::from(hostname)])).is_err());
+    assert!(write_call(&MethodCall::new("m", vec![Value::from(fixed.into_owned())])).is_ok());
+    assert!(is_legal_text("\t\r\n \u{D7FF}\u{E000}\u{FFFD}\u{10FFFF}"));
+}
