@@ -30,6 +30,10 @@ struct State {
     failures: u32,
     retry_at: Option<Instant>,
     down_since: Option<Instant>,
+    /// A "down" line was logged for this outage, so its end is logged too.
+    /// Outages too close to the previous line pass silently both ways: a
+    /// flapping sink gives one line per [`LOG_EVERY`], not two per flap.
+    announced: bool,
     log: RateLimit,
     rng: u64,
 }
@@ -45,6 +49,7 @@ impl Health {
                 failures: 0,
                 retry_at: None,
                 down_since: None,
+                announced: false,
                 log: RateLimit::new(LOG_EVERY),
                 rng: seed(),
             }),
@@ -61,8 +66,8 @@ impl Health {
     }
 
     /// Records a failed send, schedules the next try with exponential
-    /// backoff and jitter, and logs the first failure at once and later ones
-    /// at most every [`LOG_EVERY`].
+    /// backoff and jitter, and logs it unless a line was logged less than
+    /// [`LOG_EVERY`] ago.
     pub fn failed(&self, error: &dyn fmt::Display, pending: usize) {
         let now = Instant::now();
         let mut s = self.state();
@@ -75,11 +80,8 @@ impl Health {
         let jitter = half.mul_f64((next_random(&mut s.rng) >> 11) as f64 / (1u64 << 53) as f64);
         s.retry_at = Some(now + half + jitter);
         let since = *s.down_since.get_or_insert(now);
-        let first = s.failures == 1;
-        if first {
-            s.log.reset();
-        }
         if let Some(suppressed) = s.log.allow(now) {
+            s.announced = true;
             let (failures, next) = (s.failures, half + jitter);
             drop(s);
             emit(
@@ -95,7 +97,7 @@ impl Health {
         }
     }
 
-    /// Records a successful send; logs the recovery if the sink had failed.
+    /// Records a successful send; logs the recovery if the failure was logged.
     pub fn succeeded(&self) {
         let mut s = self.state();
         if s.failures == 0 {
@@ -104,6 +106,9 @@ impl Health {
         let failures = std::mem::take(&mut s.failures);
         s.retry_at = None;
         let down_for = s.down_since.take().map_or(Duration::ZERO, |t| t.elapsed());
+        if !std::mem::take(&mut s.announced) {
+            return;
+        }
         drop(s);
         emit(
             self.up,
@@ -145,10 +150,6 @@ impl RateLimit {
                 Some(std::mem::take(&mut self.suppressed))
             }
         }
-    }
-
-    fn reset(&mut self) {
-        self.last = None;
     }
 }
 
@@ -202,6 +203,26 @@ mod tests {
         h.succeeded();
         assert!(h.retry_at().is_none());
         assert_eq!(h.state().failures, 0);
+    }
+
+    #[test]
+    fn a_flapping_sink_is_announced_once_per_interval() {
+        let h = Health::new(
+            "Redis",
+            AAE_REDIS_DOWN,
+            AAE_REDIS_UP,
+            Duration::from_secs(2),
+        );
+        h.failed(&"refused", 1);
+        assert!(h.state().announced);
+        h.succeeded();
+        assert!(!h.state().announced);
+        // Down again at once: not announced, so its recovery is not either.
+        h.failed(&"refused", 1);
+        assert!(!h.state().announced);
+        assert_eq!(h.state().log.suppressed, 1);
+        h.succeeded();
+        assert!(h.retry_at().is_none());
     }
 
     #[test]
