@@ -1,9 +1,9 @@
 //! Rust side of the callouts: decides which Kea events are exported and turns
 //! the plain values from C++ into a [`Lease`] for the engine.
 //!
-//! The packet path is `on_lease`: one look at [`EXPORTER`] (a lock only the
-//! border takes, never the engine's workers), building the [`Lease`], and
-//! `Exporter::submit`, which never blocks.
+//! The packet path is `on_lease`: one read of [`EXPORTER`] (an `RwLock` only
+//! `load`/`unload` write and the engine's workers never take), building the
+//! [`Lease`], and `Exporter::submit`, which never blocks.
 
 use super::engine::{Export, Exporter};
 use super::ffi::bridge::{LeaseView, Origin, resync_leases};
@@ -12,22 +12,26 @@ use crate::messages::{self, emit};
 use lease_model::{Hostname, HwAddr, Lease, LeaseEvent};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The running engine while the library is loaded.
-///
-/// A `Mutex` only because `Exporter` is not `Sync` yet (it owns an
-/// `mpsc::Receiver`); an `RwLock` read would let packet threads submit side
-/// by side. Either way only `load`/`unload`, the callouts and the stats timer
-/// take it, never the engine's workers, and nobody holds it across I/O.
-pub(super) static EXPORTER: Mutex<Option<Exporter>> = Mutex::new(None);
+/// The running engine while the library is loaded. Packet threads only
+/// read it, side by side; `load`/`unload` are the only writers, and Kea runs
+/// no packet while they do. The engine's workers never touch this lock.
+pub(super) static EXPORTER: RwLock<Option<Exporter>> = RwLock::new(None);
+
+// Callouts on several packet threads share one `&Exporter`.
+const _: fn() = || {
+    fn shared_by_threads<T: Send + Sync>() {}
+    shared_by_threads::<Exporter>();
+};
 
 /// The current engine. A poisoned lock only means a holder panicked; the
 /// `Option` inside is still whole. Never hold the guard while calling into
-/// C++ code that may call back into `on_lease` (the resync walk).
-pub(super) fn exporter() -> MutexGuard<'static, Option<Exporter>> {
-    EXPORTER.lock().unwrap_or_else(|e| e.into_inner())
+/// C++ code that may call back into `on_lease` (the resync walk): a waiting
+/// writer would deadlock it.
+pub(super) fn exporter() -> RwLockReadGuard<'static, Option<Exporter>> {
+    EXPORTER.read().unwrap_or_else(|e| e.into_inner())
 }
 
 const DHCPV4_REQUEST: u8 = 3;

@@ -77,7 +77,7 @@ fn try_load(mut handle: Pin<&mut ffi::LibraryHandle>) -> Result<(), String> {
     // cannot outlive the library.
     stop_engine();
     let exporter = Exporter::start(config).map_err(|e| format!("cannot start: {e}"))?;
-    *EXPORTER.lock().unwrap_or_else(|e| e.into_inner()) = Some(exporter);
+    *EXPORTER.write().unwrap_or_else(|e| e.into_inner()) = Some(exporter);
     if let Err(e) = ffi::register_callouts(handle, family) {
         stop_engine();
         return Err(format!("cannot register callouts: {e}"));
@@ -89,7 +89,7 @@ fn try_load(mut handle: Pin<&mut ffi::LibraryHandle>) -> Result<(), String> {
 /// Takes the engine out of the global (waiting for callouts in flight) and
 /// joins its threads within [`STOP_TIMEOUT`].
 fn stop_engine() -> bool {
-    let taken = EXPORTER.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let taken = EXPORTER.write().unwrap_or_else(|e| e.into_inner()).take();
     match taken {
         Some(exporter) => {
             exporter.stop(STOP_TIMEOUT);

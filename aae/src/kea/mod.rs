@@ -82,3 +82,18 @@ fn no_unwind<T>(what: &str, fallback: T, f: impl FnOnce() -> T) -> T {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::no_unwind;
+
+    #[test]
+    fn a_panic_becomes_the_fallback_instead_of_unwinding() {
+        assert_eq!(no_unwind("test", 7, || -> i32 { panic!("boom") }), 7);
+        assert_eq!(
+            no_unwind("test", 7, || -> i32 { panic!("{}", String::from("owned")) }),
+            7
+        );
+        assert_eq!(no_unwind("test", 7, || 3), 3);
+    }
+}
