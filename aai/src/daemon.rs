@@ -127,6 +127,27 @@ async fn serve(
     if let Err(e) = systemd::notify("READY=1") {
         log::warn!("cannot tell systemd we are ready: {e}; a Type=notify unit will time out");
     }
+    if let Some(every) = systemd::watchdog_interval() {
+        // Sent from the runtime that serves requests, so a wedged runtime
+        // stops the pings and systemd restarts aai.
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every / 2);
+            loop {
+                tick.tick().await;
+                let _ = systemd::notify("WATCHDOG=1");
+            }
+        });
+    }
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| StartError::Signal("SIGHUP", e))?;
+    tokio::spawn(async move {
+        // The default action of SIGHUP would kill aai; the configuration is
+        // read once, at start, so say how to apply a change instead.
+        while hup.recv().await.is_some() {
+            log::info!(
+                "SIGHUP ignored: aai reads its configuration only at start; restart it to apply changes"
+            );
+        }
+    });
     let limits = ConnLimits {
         max_connections: settings.max_connections,
         header_timeout: settings.header_timeout,

@@ -115,6 +115,18 @@ fn notify_to(path: &std::ffi::OsStr, state: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// How often systemd expects `WATCHDOG=1` (`WatchdogSec=` in the unit), or
+/// `None` when the watchdog is off or meant for another process.
+pub fn watchdog_interval() -> Option<std::time::Duration> {
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.trim().parse::<u32>().ok() != Some(std::process::id())
+    {
+        return None;
+    }
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.trim().parse().ok()?;
+    (usec > 0).then(|| std::time::Duration::from_micros(usec))
+}
+
 /// True when stderr is the journal stream systemd set up for this service,
 /// so structured logging to journald loses nothing.
 pub fn stderr_is_journal() -> bool {

@@ -104,6 +104,7 @@ fn socket_activation_and_sd_notify() {
         .arg(BIN)
         .arg(redis.url())
         .env("NOTIFY_SOCKET", &notify_path)
+        .env("WATCHDOG_USEC", "200000")
         .env_remove("JOURNAL_STREAM")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -124,18 +125,31 @@ fn socket_activation_and_sd_notify() {
     let mut buf = [0; 256];
     let n = notify.recv(&mut buf).expect("READY=1 from aai");
     assert_eq!(&buf[..n], b"READY=1");
-    let r = http(
-        addr,
-        None,
-        &post("/RPC2", get_mac_doc("192.0.2.10").as_bytes()),
-    );
+    // WatchdogSec= is honoured: pings at half the interval.
+    let n = notify.recv(&mut buf).expect("WATCHDOG=1 from aai");
+    assert_eq!(&buf[..n], b"WATCHDOG=1");
+    let ask = || {
+        http(
+            addr,
+            None,
+            &post("/RPC2", get_mac_doc("192.0.2.10").as_bytes()),
+        )
+    };
+    let r = ask();
     assert_eq!(r.status, 200);
     assert!(r.text().contains("aa:bb:cc:dd:ee:01"), "{r:?}");
 
+    // SIGHUP does not kill it, as its default action would.
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    assert_eq!(ask().status, 200);
+
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let n = notify.recv(&mut buf).expect("STOPPING=1 from aai");
-    assert_eq!(&buf[..n], b"STOPPING=1");
+    system_tests::wait_for("STOPPING=1 from aai", Duration::from_secs(5), || {
+        let n = notify.recv(&mut buf).ok()?;
+        (&buf[..n] == b"STOPPING=1").then_some(())
+    });
     let st = system_tests::wait_for("aai to exit", Duration::from_secs(5), || {
         child.try_wait().ok().flatten()
     });
@@ -148,6 +162,7 @@ fn socket_activation_and_sd_notify() {
         .unwrap();
     assert!(st.success(), "{st}: {err}");
     assert!(err.contains("passed by systemd"), "{err}");
+    assert!(err.contains("SIGHUP ignored"), "{err}");
     let _ = parse_response;
 }
 
