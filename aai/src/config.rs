@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use arpwatch_rpc::Limits;
 use lease_model::{DEFAULT_GRACE_SECS, RedisSchema};
 use serde::Deserialize;
 
@@ -261,10 +262,18 @@ pub fn resolve(file: FileConfig, flags: &Overrides, origin: &str) -> Result<Sett
         "max-body-bytes",
         file.max_body_bytes,
         256,
-        64 << 20,
+        // The parser refuses larger documents whatever it is told, so a
+        // larger HTTP cap would only turn a 413 into a -32700.
+        Limits::HARD_MAX_DOCUMENT_BYTES as u64,
         s.max_body_bytes,
     )?;
-    s.max_depth = count("max-depth", file.max_depth, 4, 256, s.max_depth)?;
+    s.max_depth = count(
+        "max-depth",
+        file.max_depth,
+        4,
+        Limits::HARD_MAX_DEPTH as u64,
+        s.max_depth,
+    )?;
     s.max_connections = count(
         "max-connections",
         file.max_connections,
@@ -384,6 +393,8 @@ mod tests {
             ("redis-timeout-ms = 0", "redis-timeout-ms"),
             ("log-level = \"loud\"", "log-level"),
             ("max-body-bytes = \"big\"", "max-body-bytes"),
+            ("max-body-bytes = 16777217", "max-body-bytes"),
+            ("max-depth = 65", "max-depth"),
         ] {
             let e = from(text).unwrap_err();
             assert!(e.contains(key), "{text}: {e}");
