@@ -199,7 +199,7 @@ impl Exporter {
             }
         };
         wait(drain_until, &mut finished);
-        self.phase.send_replace(Phase::Cancel);
+        self.phase.send_replace(Phase::Cancel { deadline });
         wait(deadline, &mut finished);
         for (i, (name, handle)) in self.threads.drain(..).enumerate() {
             if finished[i] {

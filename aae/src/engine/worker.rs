@@ -31,8 +31,10 @@ pub(crate) enum Phase {
     /// Stop taking new work once the queue is empty, or at once for a sink
     /// that is failing.
     Draining,
-    /// Drop whatever is in flight and return.
-    Cancel,
+    /// Drop whatever is in flight and return; `stop` returns at `deadline`.
+    Cancel {
+        deadline: Instant,
+    },
 }
 
 /// Everything the submitting side and the workers share.
@@ -77,12 +79,17 @@ pub(crate) fn run(
         };
         tokio::select! {
             _ = work => {}
-            _ = cancel.wait_for(|p| *p == Phase::Cancel) => {}
+            _ = cancel.wait_for(|p| matches!(p, Phase::Cancel { .. })) => {}
         }
     });
-    // Tasks the Redis client spawned are dropped here; a resolver thread
-    // stuck in getaddrinfo is not waited for beyond this.
-    rt.shutdown_timeout(Duration::from_millis(100));
+    // Tasks the Redis and HTTP clients spawned are dropped here. A resolver
+    // thread stuck in getaddrinfo is waited for until stop's deadline: once
+    // Kea unloads the library, no thread may still run its code.
+    let wait = match *cancel.borrow() {
+        Phase::Cancel { deadline } => deadline.saturating_duration_since(Instant::now()),
+        _ => Duration::from_millis(100),
+    };
+    rt.shutdown_timeout(wait);
     let _ = done.send(index);
 }
 
