@@ -346,8 +346,12 @@ impl Kea {
         let Some(mut child) = self.child.take() else {
             return Duration::ZERO;
         };
+        if let Ok(Some(_)) = child.try_wait() {
+            return Duration::ZERO;
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
+            .stderr(Stdio::null())
             .status();
         let deadline = start + Duration::from_secs(10);
         while Instant::now() < deadline {

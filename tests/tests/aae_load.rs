@@ -173,3 +173,57 @@ fn multi_threaded_kea_serves_with_the_hook() {
     let acks = dora(&net, 60);
     wait_stat(&kea, "events-received", acks as i64);
 }
+
+#[test]
+fn a_refused_reload_names_the_parameter_and_a_good_one_recovers() {
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
+    let good = hook_config(json!({"redis-url": redis.url(), "node-name": "good"}));
+    let bad = hook_config(json!({"redis-url": redis.url(), "workers": "x"}));
+    let kea = Kea::start(&net, &good);
+
+    // Kea 2.2 neither `config-test` nor `kea-dhcp4 -t` calls load(), so only
+    // a real (re)configuration finds bad parameters, and a refused reload
+    // leaves Kea not serving (DHCP4_DYNAMIC_RECONFIGURATION_FAIL; Kea does
+    // the same for its own hooks) until a good configuration is loaded.
+    let answer = kea.reload(&bad);
+    assert_ne!(answer["result"], 0, "bad parameters accepted: {answer}");
+    let log = kea.log();
+    let refusal = log
+        .lines()
+        .find(|l| l.contains("AAE_LOAD_FAILED"))
+        .unwrap_or_else(|| panic!("no AAE_LOAD_FAILED:\n{log}"));
+    assert!(refusal.contains("'workers'"), "{refusal}");
+    // The previous instance was unloaded and nothing of it is left running.
+    assert!(aae_threads(&kea).is_empty(), "{:?}", aae_threads(&kea));
+
+    let answer = kea.reload(&good);
+    assert_eq!(answer["result"], 0, "{answer}");
+    assert_eq!(aae_threads(&kea).len(), 2);
+    let acks = dora(&net, 5);
+    wait_stat(&kea, "events-received", acks as i64);
+}
+
+#[test]
+fn unload_is_prompt_while_redis_is_down_with_a_backlog() {
+    let mut redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
+    let config = hook_config(json!({"redis-url": redis.url(), "node-name": "outage"}));
+    let kea = Kea::start(&net, &config);
+    redis.stop();
+    let acks = dora(&net, 30);
+    wait_for("a backlog to build up", Duration::from_secs(10), || {
+        (kea.statistics().get("aae.backlog").copied().unwrap_or(0) > 0).then_some(())
+    });
+    let start = std::time::Instant::now();
+    let answer = kea.reload(&config);
+    let took = start.elapsed();
+    assert_eq!(answer["result"], 0, "{answer}");
+    eprintln!("config-reload with {acks} leases pending and Redis down took {took:?}");
+    // unload's hard bound is 5 s; with workers only backing off, stopping
+    // them must be far quicker, and Kea does the rest of a reload in ms.
+    assert!(took < Duration::from_secs(3), "config-reload took {took:?}");
+    assert_eq!(aae_threads(&kea).len(), 2, "{:?}", aae_threads(&kea));
+}
