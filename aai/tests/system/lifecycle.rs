@@ -214,3 +214,31 @@ fn query_asks_a_running_aai() {
         .unwrap();
     assert_eq!(code, Some(2), "{err}");
 }
+
+#[test]
+fn several_listeners_ipv4_and_ipv6() {
+    let (redis, _unused) = setup("");
+    let (p4, p6) = (system_tests::free_port(), system_tests::free_port());
+    let mut child = Command::new(BIN)
+        .args(["--config", "/dev/null", "--redis-url", &redis.url()])
+        .args(["--listen", &format!("127.0.0.1:{p4}")])
+        .args(["--listen", &format!("[::1]:{p6}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .env_remove("NOTIFY_SOCKET")
+        .spawn()
+        .unwrap();
+    let v4: std::net::SocketAddr = format!("127.0.0.1:{p4}").parse().unwrap();
+    let v6: std::net::SocketAddr = format!("[::1]:{p6}").parse().unwrap();
+    for addr in [v4, v6] {
+        system_tests::wait_for("aai to listen", Duration::from_secs(10), || {
+            TcpStream::connect(addr).ok()
+        });
+        let r = http(addr, None, &post("/", get_mac_doc("192.0.2.10").as_bytes()));
+        assert_eq!(r.status, 200, "{addr}: {r:?}");
+        assert!(r.text().contains("aa:bb:cc:dd:ee:01"), "{addr}: {r:?}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
