@@ -205,19 +205,20 @@ fn offers_are_never_exported() {
     });
 }
 
-#[test]
-fn releases_remove_their_keys() {
+fn releases_remove_keys(family: Family, release_exchange: &str) {
     let redis = RedisServer::start();
     let net = NetnsPair::create();
     let _fwd = net.forward_to_host(redis.port());
-    let kea = Kea::start(&net, &config(Family::V4, &redis, None));
-    // 30 clients for 3 s at 40 DORA/s, releasing at 20/s: leases come and go.
-    let mut args = vec!["-R", "30", "-r", "40", "-F", "20"];
-    args.extend(["-p", "3", "-W", "500000"]);
-    let run = perfdhcp(&net, Family::V4, &args);
+    let kea = Kea::start(&net, &config(family, &redis, None));
+    // 30 clients for 3 s at 40 exchanges/s, releasing at 20/s: leases come
+    // and go.
+    let args = [
+        "-R", "30", "-r", "40", "-F", "20", "-p", "3", "-W", "500000",
+    ];
+    let run = perfdhcp(&net, family, &args);
     let (released, _, _) = run
-        .exchange("RELEASE")
-        .unwrap_or_else(|| panic!("no RELEASE stats:\n{}", run.stdout()));
+        .exchange(release_exchange)
+        .unwrap_or_else(|| panic!("no {release_exchange} stats:\n{}", run.stdout()));
     assert!(released > 0, "perfdhcp sent no RELEASE:\n{}", run.stdout());
     // Whatever was released and not granted again is gone from Kea's file
     // and so must be gone from Redis; everything else is there.
@@ -225,20 +226,29 @@ fn releases_remove_their_keys() {
 }
 
 #[test]
-fn expired_leases_are_removed() {
+fn releases_remove_their_keys() {
+    releases_remove_keys(Family::V4, "RELEASE");
+}
+
+#[test]
+fn dhcpv6_releases_remove_their_keys() {
+    releases_remove_keys(Family::V6, "RELEASE-REPLY");
+}
+
+fn expired_leases_are_removed(family: Family) {
     let redis = RedisServer::start();
     let net = NetnsPair::create();
     let _fwd = net.forward_to_host(redis.port());
     let config = KeaConfig {
         valid_lifetime: 3,
-        ..config(Family::V4, &redis, None)
+        ..config(family, &redis, None)
     };
     let kea = Kea::start(&net, &config);
-    run_perfdhcp(&net, Family::V4, &["-R", "10", "-n", "10", "-r", "100"]);
+    run_perfdhcp(&net, family, &["-R", "10", "-n", "10", "-r", "100"]);
     wait_for("leases in Redis", Duration::from_secs(10), || {
         (redis_ips(&redis).len() >= 5).then_some(())
     });
-    // Grace is 120 s, so only the lease4_expire export can remove the keys
+    // Grace is 120 s, so only the lease*_expire export can remove the keys
     // this soon (Kea reclaims every second).
     wait_for(
         "expired leases gone from Redis",
@@ -246,6 +256,16 @@ fn expired_leases_are_removed() {
         || redis_ips(&redis).is_empty().then_some(()),
     );
     assert!(kea.log().contains("AAE_LOAD_OK"));
+}
+
+#[test]
+fn expired_leases_are_removed_v4() {
+    expired_leases_are_removed(Family::V4);
+}
+
+#[test]
+fn expired_leases_are_removed_v6() {
+    expired_leases_are_removed(Family::V6);
 }
 
 #[test]
