@@ -47,6 +47,7 @@ pub async fn serve(
     // One permit per open connection; taking them all back after shutdown
     // is how the drain knows every connection has ended.
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let refused = Arc::new(Semaphore::new(REFUSED_AT_ONCE));
     let (stop_tx, stop_rx) = watch::channel(false);
     let svc = warp::service(routes::routes(app.clone()));
     let allow = Arc::new(allow);
@@ -56,6 +57,7 @@ pub async fn serve(
         let ctx = Accept {
             listener,
             permits: permits.clone(),
+            refused: refused.clone(),
             stop: stop_rx.clone(),
             allow: allow.clone(),
             app: app.clone(),
@@ -76,9 +78,14 @@ pub async fn serve(
         .is_ok()
 }
 
+/// Connections from outside the allow list answered (403) at once; more are
+/// closed without an answer.
+pub const REFUSED_AT_ONCE: usize = 16;
+
 struct Accept {
     listener: TcpListener,
     permits: Arc<Semaphore>,
+    refused: Arc<Semaphore>,
     stop: watch::Receiver<bool>,
     allow: Arc<AllowList>,
     app: Arc<App>,
@@ -117,6 +124,24 @@ impl Accept {
             };
             let _ = stream.set_nodelay(true);
             let allowed = self.allow.permits(peer.ip());
+            // A refused client gets its 403 from a small pool of its own, so
+            // clients outside the allow list can never take the slots of
+            // those inside it; beyond that pool they are just disconnected.
+            let permit = if allowed {
+                permit
+            } else {
+                drop(permit);
+                match self.refused.clone().try_acquire_owned() {
+                    Ok(p) => p,
+                    Err(_) => {
+                        log::debug!(
+                            "dropping {peer}: not in the allow list, and {REFUSED_AT_ONCE} refusals are in progress"
+                        );
+                        self.app.metrics.refusal(Refusal::Forbidden);
+                        continue;
+                    }
+                }
+            };
             if !allowed {
                 log::debug!("refusing {peer}: not in the allow list");
             }
@@ -148,7 +173,8 @@ async fn accept_failed(e: std::io::Error, local: Option<SocketAddr>) {
         return;
     }
     log::error!(
-        "accept on {local:?} failed: {e}; if this is \"too many open files\", raise LimitNOFILE or lower max-connections"
+        "accept on {} failed: {e}; if this is \"too many open files\", raise LimitNOFILE or lower max-connections",
+        local.map_or_else(|| "a listener".to_owned(), |a| a.to_string())
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
 }

@@ -283,3 +283,19 @@ fn connections_over_the_cap_wait_until_one_closes() {
     assert!(r.text().contains("aa:bb:cc:dd:ee:01"), "{r:?}");
     drop(b);
 }
+
+#[test]
+fn refused_clients_cannot_take_the_slots_of_allowed_ones() {
+    let (_redis, aai) = setup("allow = [\"127.0.0.1/32\"]\nmax-connections = 4");
+    let from = Some("127.0.0.2".parse().unwrap());
+    // Far more silent connections from outside the allow list than slots.
+    let silent: Vec<TcpStream> = (0..40).map(|_| connect_from(aai.addr(), from)).collect();
+    let start = Instant::now();
+    aai.still_answers("192.0.2.10", "aa:bb:cc:dd:ee:01");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        start.elapsed()
+    );
+    drop(silent);
+}
