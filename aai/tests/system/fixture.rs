@@ -256,6 +256,25 @@ pub fn read_response(s: &mut TcpStream) -> HttpResponse {
     parse_response(&raw)
 }
 
+/// Reads exactly one response (by its Content-Length) from a kept-alive
+/// connection.
+pub fn read_one_response(s: &mut TcpStream) -> HttpResponse {
+    let mut raw = Vec::new();
+    let mut buf = [0; 4096];
+    loop {
+        let n = s.read(&mut buf).expect("read response");
+        assert!(n > 0, "connection closed mid-response: {raw:?}");
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let r = parse_response(&raw);
+            let len: usize = r.header("content-length").parse().expect("content-length");
+            if raw.len() >= end + 4 + len {
+                return r;
+            }
+        }
+    }
+}
+
 pub fn parse_response(raw: &[u8]) -> HttpResponse {
     let split = raw
         .windows(4)

@@ -248,11 +248,9 @@ fn keep_alive_serves_many_calls_on_one_connection() {
             doc.len()
         );
         s.write_all(req.as_bytes()).unwrap();
-        let mut buf = vec![0; 4096];
-        let n = s.read(&mut buf).unwrap();
-        let text = String::from_utf8_lossy(&buf[..n]);
-        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-        assert!(text.contains("aa:bb:cc:dd:ee:01"), "{text}");
+        let r = crate::fixture::read_one_response(&mut s);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(r.text().contains("aa:bb:cc:dd:ee:01"), "{r:?}");
     }
 }
 
