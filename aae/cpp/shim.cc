@@ -298,6 +298,24 @@ void log_unregister(rust::Str id) noexcept {
     }
 }
 
+// Lets Rust skip formatting a line Kea's severity settings would drop.
+bool log_enabled(uint8_t severity) noexcept {
+    try {
+        switch (severity) {
+        case 0:
+            return logger.isDebugEnabled(isc::log::DBGLVL_TRACE_BASIC);
+        case 1:
+            return logger.isInfoEnabled();
+        case 2:
+            return logger.isWarnEnabled();
+        default:
+            return logger.isErrorEnabled();
+        }
+    } catch (...) {
+        return true;
+    }
+}
+
 void log_write(uint8_t severity, rust::Str id, rust::Str text) noexcept {
     try {
         const std::string ident(id);

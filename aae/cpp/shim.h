@@ -25,6 +25,7 @@ size_t resync_leases(uint8_t family);
 
 void log_register(rust::Str id) noexcept;
 void log_unregister(rust::Str id) noexcept;
+bool log_enabled(uint8_t severity) noexcept;
 void log_write(uint8_t severity, rust::Str id, rust::Str text) noexcept;
 
 void stats_timer_start(uint32_t interval_ms);

@@ -69,6 +69,8 @@ pub(crate) mod bridge {
 
         fn log_register(id: &str);
         fn log_unregister(id: &str);
+        /// Whether Kea's logger would print a line of this severity.
+        fn log_enabled(severity: u8) -> bool;
         fn log_write(severity: u8, id: &str, text: &str);
 
         fn stats_timer_start(interval_ms: u32) -> Result<()>;

@@ -37,6 +37,9 @@ pub(crate) fn log(msg: Message, text: fmt::Arguments<'_>) {
         Severity::Warn => 2,
         Severity::Error => 3,
     };
+    if !ffi::bridge::log_enabled(severity) {
+        return;
+    }
     // A literal needs no formatting; anything else costs one String, freed
     // after the call (no CString is made or kept).
     match text.as_str() {
