@@ -98,7 +98,24 @@ impl Store {
         // The manager's own timeouts cover connect and response; this outer
         // bound also covers its reconnect back-off, so a caller never waits
         // longer than `timeout` whatever state the manager is in.
-        let result = tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut conn)).await;
+        let attempts = async {
+            match cmd.query_async::<T>(&mut conn).await {
+                // The manager hands out the outcome of its last connection
+                // attempt, and only then starts a new one: right after
+                // Redis comes back, that is a stale "refused". One more try
+                // waits for the fresh attempt, so the first request after
+                // an outage already succeeds.
+                Err(e)
+                    if e.is_connection_refusal()
+                        || e.is_connection_dropped()
+                        || e.is_io_error() =>
+                {
+                    cmd.query_async::<T>(&mut conn).await
+                }
+                other => other,
+            }
+        };
+        let result = tokio::time::timeout(self.timeout, attempts).await;
         let took = start.elapsed();
         let unavailable = |reason: String| StoreError::Unavailable {
             url: self.url.to_string(),
