@@ -325,6 +325,11 @@ impl Kea {
             .unwrap_or_default()
     }
 
+    /// One statistic's latest value (`aae.events-received`, `pkt4-ack-sent`).
+    pub fn statistic(&self, name: &str) -> Option<i64> {
+        self.statistics().get(name).copied()
+    }
+
     /// Rewrites the config and asks Kea to reload it (`config-reload`),
     /// which unloads and reloads every hooks library. Returns Kea's answer.
     pub fn reload(&self, config: &KeaConfig) -> Value {
@@ -454,6 +459,25 @@ pub struct PerfRun {
 impl PerfRun {
     pub fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    /// Asserts perfdhcp ran (exit status 0, or 3: "some exchanges not
+    /// completed", which a loaded machine causes when an answer is later than
+    /// perfdhcp's drop time) and `exchange` completed at least once. Returns
+    /// how many completed. Exact counts come from Kea's own statistics.
+    pub fn assert_served(&self, exchange: &str) -> u64 {
+        let out = self.stdout();
+        assert!(
+            matches!(self.output.status.code(), Some(0 | 3)),
+            "perfdhcp failed ({}):\n{out}\n{}",
+            self.output.status,
+            String::from_utf8_lossy(&self.output.stderr)
+        );
+        let (_, received, _) = self
+            .exchange(exchange)
+            .unwrap_or_else(|| panic!("no {exchange} statistics in:\n{out}"));
+        assert!(received > 0, "no {exchange} completed:\n{out}");
+        received
     }
 
     /// `(sent, received, drops)` of one exchange, e.g. "DISCOVER-OFFER",
