@@ -64,12 +64,46 @@ const REFUSALS: [(&str, &str); 5] = [
     ("not_found", "404"),
 ];
 
-/// Upper bounds of the Redis latency buckets, in microseconds: from a
-/// loopback round trip (~50 µs) to the largest sensible timeout.
+/// Upper bounds of the latency buckets, in microseconds: from a loopback
+/// round trip (~50 µs) to the largest sensible timeout.
 const BUCKETS_US: [u64; 13] = [
     100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
     1_000_000,
 ];
+
+/// A latency histogram over [`BUCKETS_US`] (plus `+Inf`).
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; 14],
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let b = BUCKETS_US
+            .iter()
+            .position(|&le| us <= le)
+            .unwrap_or(BUCKETS_US.len());
+        self.buckets[b].fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(us, Relaxed);
+    }
+
+    fn write(&self, o: &mut String, name: &str, help: &str) -> std::fmt::Result {
+        writeln!(o, "# HELP {name} {help}")?;
+        writeln!(o, "# TYPE {name} histogram")?;
+        let mut cum = 0;
+        for (i, c) in self.buckets.iter().enumerate() {
+            cum += c.load(Relaxed);
+            match BUCKETS_US.get(i) {
+                Some(&le) => writeln!(o, "{name}_bucket{{le=\"{}\"}} {cum}", le as f64 / 1e6)?,
+                None => writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {cum}")?,
+            }
+        }
+        writeln!(o, "{name}_sum {}", self.sum_us.load(Relaxed) as f64 / 1e6)?;
+        writeln!(o, "{name}_count {cum}")
+    }
+}
 
 /// All of aai's metrics. One instance is shared by every connection.
 #[derive(Default)]
@@ -77,8 +111,8 @@ pub struct Metrics {
     calls: [[AtomicU64; 3]; 7],
     faults: [AtomicU64; 7],
     refusals: [AtomicU64; 5],
-    redis_buckets: [AtomicU64; 14],
-    redis_sum_us: AtomicU64,
+    redis: Histogram,
+    requests: Histogram,
     redis_errors: AtomicU64,
     in_flight: AtomicI64,
     connections_open: AtomicI64,
@@ -121,16 +155,16 @@ impl Metrics {
 
     /// Records one Redis round trip; `ok` is false when it failed or timed out.
     pub fn redis(&self, took: Duration, ok: bool) {
-        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        let b = BUCKETS_US
-            .iter()
-            .position(|&le| us <= le)
-            .unwrap_or(BUCKETS_US.len());
-        self.redis_buckets[b].fetch_add(1, Relaxed);
-        self.redis_sum_us.fetch_add(us, Relaxed);
+        self.redis.observe(took);
         if !ok {
             self.redis_errors.fetch_add(1, Relaxed);
         }
+    }
+
+    /// Records how long aai took to answer one XML-RPC request, from a
+    /// complete body to a complete response document.
+    pub fn request(&self, took: Duration) {
+        self.requests.observe(took);
     }
 
     /// Marks an XML-RPC request in progress until the guard drops.
@@ -191,32 +225,16 @@ impl Metrics {
                 c.load(Relaxed)
             )?;
         }
-        writeln!(
+        self.requests.write(
             o,
-            "# HELP aai_redis_request_duration_seconds Redis round trips (one GET per lookup, PING for /health), failed ones included."
+            "aai_rpc_duration_seconds",
+            "Time to answer an XML-RPC request once its body is in: parsing, Redis, writing the response.",
         )?;
-        writeln!(o, "# TYPE aai_redis_request_duration_seconds histogram")?;
-        let mut cum = 0;
-        for (i, c) in self.redis_buckets.iter().enumerate() {
-            cum += c.load(Relaxed);
-            match BUCKETS_US.get(i) {
-                Some(&le) => writeln!(
-                    o,
-                    "aai_redis_request_duration_seconds_bucket{{le=\"{}\"}} {cum}",
-                    le as f64 / 1e6
-                )?,
-                None => writeln!(
-                    o,
-                    "aai_redis_request_duration_seconds_bucket{{le=\"+Inf\"}} {cum}"
-                )?,
-            }
-        }
-        writeln!(
+        self.redis.write(
             o,
-            "aai_redis_request_duration_seconds_sum {}",
-            self.redis_sum_us.load(Relaxed) as f64 / 1e6
+            "aai_redis_request_duration_seconds",
+            "Redis round trips (one GET per lookup, PING for /health), failed ones included.",
         )?;
-        writeln!(o, "aai_redis_request_duration_seconds_count {cum}")?;
         writeln!(
             o,
             "# HELP aai_redis_errors_total Redis round trips that failed or timed out."
@@ -281,6 +299,7 @@ mod tests {
         m.refusal(Refusal::TooLarge);
         m.redis(Duration::from_micros(80), true);
         m.redis(Duration::from_secs(3), false);
+        m.request(Duration::from_micros(300));
         let g = m.in_flight();
         let text = m.render();
         drop(g);
@@ -296,6 +315,9 @@ mod tests {
             "aai_redis_request_duration_seconds_bucket{le=\"+Inf\"} 2",
             "aai_redis_request_duration_seconds_count 2",
             "aai_redis_errors_total 1",
+            "aai_rpc_duration_seconds_bucket{le=\"0.00025\"} 0",
+            "aai_rpc_duration_seconds_bucket{le=\"0.0005\"} 1",
+            "aai_rpc_duration_seconds_count 1",
             "aai_requests_in_flight 1",
         ] {
             assert!(

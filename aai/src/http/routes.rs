@@ -93,7 +93,9 @@ where
             return close(text(StatusCode::BAD_REQUEST, "broken request body\n"));
         }
     };
+    let start = std::time::Instant::now();
     let out = app.rpc.respond(&doc).await;
+    app.metrics.request(start.elapsed());
     let mut resp = Response::new(out.into());
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
