@@ -72,6 +72,11 @@ pub(crate) fn write_base64(bytes: &[u8], out: &mut String) {
 pub(crate) fn parse_datetime(s: &str) -> Result<DateTime, String> {
     let t = trim(s);
     let bad = || format!("{t:?} is not a dateTime.iso8601 (YYYYMMDDTHH:MM:SS)");
+    // The fields below are cut by byte offsets, which is only sound (and
+    // only meaningful) for ASCII. Found by fuzzing: a U+FEFF in the year.
+    if !t.is_ascii() {
+        return Err(bad());
+    }
     let (date, rest) = t.split_once('T').ok_or_else(bad)?;
     let (year, month, day) = match date.len() {
         8 => (num(&date[0..4]), num(&date[4..6]), num(&date[6..8])),
@@ -187,8 +192,30 @@ mod tests {
             "+2026-11-24T09:05:00",
             "20261124T09:05:00+25:00",
             "２０26-11-24T09:05:00",
+            // Eight or ten bytes, but not eight or ten characters.
+            "202\u{feff}24T09:05:00",
+            "2026-\u{feff}-24T09:05:00",
+            "20261124T09:0\u{feff}",
+            "20261124T0\u{feff}00",
+            "20261124T09:05:00+0\u{feff}",
+            "20261124T09:05:00+\u{feff}:0",
         ] {
             assert!(parse_datetime(s).is_err(), "{s}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Every scalar parser takes any text without panicking.
+        #[test]
+        fn scalar_parsers_never_panic(s in "\\PC{0,24}", t in "[0-9T:+\\-Z\u{feff}ü ]{0,26}") {
+            for text in [&s, &t] {
+                let _ = parse_datetime(text);
+                let _ = parse_int(text);
+                let _ = parse_i8(text);
+                let _ = parse_bool(text);
+                let _ = parse_double(text);
+                let _ = parse_base64(text);
+            }
         }
     }
 
