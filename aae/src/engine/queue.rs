@@ -47,6 +47,9 @@ const SHARDS: usize = 64;
 /// batch never keeps `submit` waiting for long.
 const TAKE_PER_LOCK: usize = 32;
 
+/// A shard whose table grew past this many slots is reset once it is empty.
+const SHRINK_ABOVE: usize = 256;
+
 /// What happened to one submitted event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Pushed {
@@ -263,22 +266,34 @@ impl Queue {
     pub fn finish(&self, sink: Sink, done: impl IntoIterator<Item = (IpAddr, Outcome)>) {
         let s = sink as usize;
         for (ip, outcome) in done {
-            let mut shard = lock(&self.shards[shard_of(ip)].shard);
-            let Shard { map, ready } = &mut *shard;
-            let Some(e) = map.get_mut(&ip) else {
-                debug_assert!(false, "finished an address that was not taken");
-                continue;
+            // Freed after the lock is released.
+            let _gone = {
+                let mut shard = lock(&self.shards[shard_of(ip)].shard);
+                let Shard { map, ready } = &mut *shard;
+                let Some(e) = map.get_mut(&ip) else {
+                    debug_assert!(false, "finished an address that was not taken");
+                    continue;
+                };
+                e.in_flight[s] = false;
+                if outcome == Outcome::Retry {
+                    e.dirty[s] = true;
+                }
+                if e.dirty[s] {
+                    ready[s].push_back(ip);
+                    None
+                } else if !e.dirty.iter().chain(&e.in_flight).any(|b| *b) {
+                    self.len.fetch_sub(1, Ordering::Relaxed);
+                    let gone = map.remove(&ip);
+                    if map.is_empty() && map.capacity() > SHRINK_ABOVE {
+                        // The backlog of an outage is gone: give its memory
+                        // back rather than keep a peak-sized table for good.
+                        *shard = Shard::default();
+                    }
+                    gone
+                } else {
+                    None
+                }
             };
-            e.in_flight[s] = false;
-            if outcome == Outcome::Retry {
-                e.dirty[s] = true;
-            }
-            if e.dirty[s] {
-                ready[s].push_back(ip);
-            } else if !e.dirty.iter().chain(&e.in_flight).any(|b| *b) {
-                map.remove(&ip);
-                self.len.fetch_sub(1, Ordering::Relaxed);
-            }
         }
     }
 
@@ -423,7 +438,7 @@ mod tests {
 
     #[test]
     fn take_spreads_over_shards_and_respects_max() {
-        let q = Queue::new(10_000, false);
+        let q = Queue::new(100_000, false);
         for i in 0..1000u32 {
             q.push(
                 lease(&std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string(), 1),
@@ -442,5 +457,23 @@ mod tests {
         }
         assert_eq!(all, 1000);
         assert_eq!(q.len(), 0);
+        // 1000 addresses over 64 shards never grew one past SHRINK_ABOVE.
+        for i in 0..20_000u32 {
+            q.push(
+                lease(&std::net::Ipv4Addr::from(0x0b00_0000 + i).to_string(), 1),
+                true,
+            );
+        }
+        let mut t = Vec::new();
+        for _ in 0..100 {
+            q.take(Sink::Redis, 30_000, &mut t);
+        }
+        assert_eq!(t.len(), 20_000);
+        let peak: usize = q.shards.iter().map(|p| lock(&p.shard).map.capacity()).sum();
+        assert!(peak > 20_000, "{peak}");
+        finish(&q, Sink::Redis, &t, Outcome::Done);
+        t.clear();
+        let after: usize = q.shards.iter().map(|p| lock(&p.shard).map.capacity()).sum();
+        assert!(after <= SHARDS * SHRINK_ABOVE, "{after}");
     }
 }
