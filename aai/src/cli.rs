@@ -96,13 +96,17 @@ pub fn main() -> ExitCode {
                 .join(" "),
             config::redacted_url(&settings.redis_url),
             settings.schema.prefix(),
-            settings
-                .allow
-                .networks()
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" "),
+            if settings.allow.networks().is_empty() {
+                "(none: every client refused)".to_owned()
+            } else {
+                settings
+                    .allow
+                    .networks()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            },
         );
         return ExitCode::SUCCESS;
     }

@@ -25,11 +25,11 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct FileConfig {
-    pub listen: Option<Vec<String>>,
+    pub listen: Option<OneOrMany>,
     pub redis_url: Option<String>,
     pub key_prefix: Option<String>,
     pub redis_timeout_ms: Option<u64>,
-    pub allow: Option<Vec<String>>,
+    pub allow: Option<OneOrMany>,
     pub max_body_bytes: Option<u64>,
     pub max_depth: Option<u64>,
     pub max_connections: Option<u64>,
@@ -37,6 +37,43 @@ pub struct FileConfig {
     pub body_timeout_ms: Option<u64>,
     pub shutdown_timeout_ms: Option<u64>,
     pub log_level: Option<String>,
+}
+
+/// A list key written as one string (`listen = "127.0.0.1:8736"`) or a
+/// list of strings.
+#[derive(Debug)]
+pub struct OneOrMany(Vec<String>);
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany(vec![v.to_owned()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<OneOrMany, A::Error> {
+                let mut v = Vec::new();
+                while let Some(s) = a.next_element::<String>()? {
+                    v.push(s);
+                }
+                Ok(OneOrMany(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Command-line values that take precedence over the file.
@@ -144,7 +181,7 @@ pub fn resolve(file: FileConfig, flags: &Overrides, origin: &str) -> Result<Sett
     };
 
     let (listen, listen_origin) = if flags.listen.is_empty() {
-        (file.listen, origin)
+        (file.listen.map(OneOrMany::into_vec), origin)
     } else {
         (Some(flags.listen.clone()), "command line (--listen)")
     };
@@ -197,7 +234,7 @@ pub fn resolve(file: FileConfig, flags: &Overrides, origin: &str) -> Result<Sett
             .map_err(|e| bad("key-prefix", prefix_origin, e.to_string()))?;
     }
 
-    if let Some(allow) = file.allow {
+    if let Some(allow) = file.allow.map(OneOrMany::into_vec) {
         let nets = allow
             .iter()
             .map(|n| n.parse::<Cidr>())
@@ -399,6 +436,14 @@ mod tests {
             let e = from(text).unwrap_err();
             assert!(e.contains(key), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn a_list_key_may_be_one_string() {
+        let s = from("listen = \"127.0.0.1:9\"\nallow = \"10.0.0.0/8\"").unwrap();
+        assert_eq!(s.listen, ["127.0.0.1:9".parse::<SocketAddr>().unwrap()]);
+        assert!(s.allow.permits("10.1.2.3".parse().unwrap()));
+        assert!(from("listen = 5").unwrap_err().contains("listen"));
     }
 
     #[test]
