@@ -9,7 +9,11 @@ use log::{LevelFilter, Log, Metadata, Record};
 /// to stderr, which systemd still collects.
 pub fn init(level: LevelFilter) {
     log::set_max_level(level);
+    // JOURNAL_STREAM can be inherited by a process systemd did not start
+    // (a shell in a service); without journald's socket, records sent there
+    // would vanish, so stderr is used instead.
     if crate::systemd::stderr_is_journal()
+        && std::path::Path::new("/run/systemd/journal/socket").exists()
         && let Ok(j) = systemd_journal_logger::JournalLog::new()
         && j.install().is_ok()
     {
