@@ -386,6 +386,66 @@ fn a_slow_arpwatch_times_out_and_is_retried_while_redis_goes_on() {
 }
 
 #[test]
+fn rapid_updates_through_many_workers_end_in_the_last_state_everywhere() {
+    let redis = RedisServer::start();
+    let arpwatch = ArpwatchStandin::start();
+    let exporter = Exporter::start(config(
+        &redis.url(),
+        Some((&arpwatch.url(), true)),
+        r#", "workers": 4"#,
+    ))
+    .unwrap();
+    // Rounds interleave with the workers' sends: any reordering of two
+    // states of one address would leave an older one last.
+    let mut last = HashMap::new();
+    for round in 1..=20u8 {
+        for i in 0..200 {
+            let event = if round == 20 && i % 7 == 0 {
+                LeaseEvent::Release
+            } else {
+                LeaseEvent::Renew
+            };
+            let l = lease(i, round, event);
+            last.insert(i, l.clone());
+            exporter.submit(export(l));
+        }
+    }
+    wait_for_redis(
+        &redis,
+        &last
+            .iter()
+            .map(|(i, l)| (*i, (!l.event.ends_lease()).then(|| l.clone())))
+            .collect(),
+    );
+    wait_for_arpwatch(&arpwatch, &last);
+    let c = wait_for_counters(&exporter, "the backlog to empty", |c| c.backlog == 0);
+    assert_eq!(c.received, 4000);
+    exporter.stop(Duration::from_secs(2));
+}
+
+#[test]
+fn ipv6_leases_are_exported_under_their_canonical_address() {
+    let redis = RedisServer::start();
+    let exporter = Exporter::start(redis_config(&redis)).unwrap();
+    let mut l = lease(1, 1, LeaseEvent::Select);
+    l = Lease::new(
+        "2001:DB8:0:0::1".parse().unwrap(),
+        l.hwaddr,
+        l.valid_lifetime,
+        l.cltt,
+        l.hostname,
+        l.subnet_id,
+        l.event,
+    );
+    exporter.submit(export(l.clone()));
+    let key = format!("{PREFIX}2001:db8::1");
+    let raw = system_tests::wait_for("the v6 key", LONG, || redis.get(&key));
+    let record = lease_model::RedisSchema::default().decode(&raw).unwrap();
+    assert_eq!(record.lease, l);
+    exporter.stop(Duration::from_secs(2));
+}
+
+#[test]
 fn bad_parameters_are_refused_naming_the_parameter() {
     for (json, want) in [
         (

@@ -66,7 +66,8 @@ fn stop_is_bounded_while_sinks_hang_and_drains_when_they_work() {
     let t = Instant::now();
     exporter.stop(Duration::from_secs(1));
     let took = t.elapsed();
-    assert!(took < Duration::from_millis(1300), "stop took {took:?}");
+    // The bound plus scheduling slack on a loaded 2-core machine.
+    assert!(took < Duration::from_millis(1500), "stop took {took:?}");
     assert_eq!(
         aae_threads(),
         Vec::<String>::new(),
