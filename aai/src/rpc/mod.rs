@@ -71,17 +71,32 @@ impl Rpc {
 
     /// Entries run one after another, in order: they share one multiplexed
     /// Redis connection, and a multicall from ARPwatch is a handful of calls.
+    /// Once the store is found unavailable, the remaining lookups get the
+    /// same fault without another attempt, so a multicall waits for at most
+    /// one Redis timeout however many entries it has.
     async fn multicall(&self, entries: Vec<Result<AaiRequest, Fault>>) -> Value {
         let mut results = Vec::with_capacity(entries.len());
+        let mut store_down: Option<Fault> = None;
         for entry in entries {
             let (name, resp) = match entry {
-                Ok(req) => (request_name(&req), self.answer(&req).await),
+                Ok(req) => {
+                    let resp = match (&store_down, &req) {
+                        (Some(f), AaiRequest::GetMac(_) | AaiRequest::GetLease(_)) => {
+                            Err(f.clone())
+                        }
+                        _ => self.answer(&req).await,
+                    };
+                    (request_name(&req), resp)
+                }
                 Err(f) => ("", Err(f)),
             };
-            self.metrics.call(name, outcome(&resp));
             if let Err(f) = &resp {
+                if f.code == fault_code::STORE_UNAVAILABLE && store_down.is_none() {
+                    store_down = Some(f.clone());
+                }
                 self.metrics.fault(f.code);
             }
+            self.metrics.call(name, outcome(&resp));
             results.push(resp);
         }
         multicall::encode_results(results)

@@ -48,18 +48,23 @@ fn redis_down_then_back() {
     );
 }
 
-#[test]
-fn redis_that_never_answers() {
-    // Accepts the connection and then says nothing: the slow-Redis case.
+/// A "Redis" that accepts connections and then says nothing: the slow or
+/// wedged Redis case. Returns its URL.
+fn black_hole() -> String {
     let hole = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("redis://{}", hole.local_addr().unwrap());
-    let _held = std::thread::spawn(move || {
+    std::thread::spawn(move || {
         let mut held = Vec::new();
-        for s in hole.incoming().take(16) {
+        for s in hole.incoming().take(64) {
             held.push(s);
         }
     });
-    let aai = Aai::start(&url, BOUND);
+    url
+}
+
+#[test]
+fn redis_that_never_answers() {
+    let aai = Aai::start(&black_hole(), BOUND);
     for _ in 0..2 {
         store_unavailable_within(&aai, Duration::from_secs(2));
     }
@@ -89,4 +94,28 @@ fn a_value_aae_did_not_write_is_an_internal_error() {
     let log = aai.log();
     assert!(log.contains("aae:lease:192.0.2.66"), "no log line: {log}");
     aai.still_answers("192.0.2.10", "aa:bb:cc:dd:ee:01");
+}
+
+#[test]
+fn a_big_multicall_waits_for_one_redis_timeout_not_one_per_entry() {
+    let aai = Aai::start(&black_hole(), BOUND);
+    let calls: Vec<_> = (0..40)
+        .map(|i| arpwatch_rpc::contract::get_mac_call(format!("192.0.2.{i}").parse().unwrap()))
+        .collect();
+    let doc =
+        arpwatch_rpc::xml::write_call(&arpwatch_rpc::multicall::encode_calls(&calls)).unwrap();
+    let start = Instant::now();
+    let got = aai
+        .call(std::str::from_utf8(&doc).unwrap())
+        .expect("a multicall result");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        start.elapsed()
+    );
+    let results = arpwatch_rpc::multicall::decode_results(got).unwrap();
+    assert_eq!(results.len(), 40);
+    for r in results {
+        assert_eq!(r.unwrap_err().code, -32000);
+    }
 }
