@@ -297,3 +297,51 @@ fn refused_clients_cannot_take_the_slots_of_allowed_ones() {
     );
     drop(silent);
 }
+
+#[test]
+fn mangled_documents_always_get_a_well_formed_answer() {
+    let (_redis, aai) = setup("");
+    let calls: Vec<_> = ["192.0.2.10", "2001:db8::10", "192.0.2.99"]
+        .iter()
+        .map(|ip| arpwatch_rpc::contract::get_lease_call(ip.parse().unwrap()))
+        .collect();
+    let good =
+        arpwatch_rpc::xml::write_call(&arpwatch_rpc::multicall::encode_calls(&calls)).unwrap();
+    // A fixed-seed generator: the same 300 mangled documents every run.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for i in 0..300 {
+        let mut doc = good.clone();
+        match i % 3 {
+            0 => doc.truncate(next(doc.len())),
+            1 => {
+                for _ in 0..1 + next(4) {
+                    let at = next(doc.len());
+                    doc[at] = next(256) as u8;
+                }
+            }
+            _ => {
+                let at = next(doc.len());
+                let len = next(doc.len() - at);
+                let piece = doc[at..at + len].to_vec();
+                let to = next(doc.len());
+                doc.splice(to..to, piece);
+            }
+        }
+        let r = http(aai.addr(), None, &post("/RPC2", &doc));
+        assert_eq!(r.status, 200, "document {i}: {r:?}");
+        arpwatch_rpc::xml::parse_response(&r.body, &arpwatch_rpc::Limits::default())
+            .unwrap_or_else(|e| {
+                panic!(
+                    "document {i}: aai's answer does not parse ({e}): {}",
+                    r.text()
+                )
+            });
+    }
+    aai.still_answers("192.0.2.10", "aa:bb:cc:dd:ee:01");
+}
