@@ -35,6 +35,7 @@ use crate::messages::{
 /// One lease event to export.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Export {
+    /// The lease's new state; its `event` says whether it lives or ended.
     pub lease: lease_model::Lease,
     /// `false` for a resync of Kea's lease database at (re)configuration:
     /// Redis is repaired, ARPwatch is not told about leases again.
@@ -44,16 +45,20 @@ pub struct Export {
 /// Why the engine could not start. Nothing has been left running.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// The Redis client refused the URL (Config::from_json checks it too, so
+    /// this means a `Config` built by hand).
     #[error("cannot use 'redis-url' {url:?}: {source}; give a redis:// or unix:// URL")]
     RedisUrl {
         url: String,
         source: redis::RedisError,
     },
+    /// The XML-RPC client refused the URL (likewise).
     #[error("cannot use 'arpwatch-url' {url:?}: {source}")]
     ArpwatchUrl {
         url: String,
         source: arpwatch_rpc::client::ClientError,
     },
+    /// The OS would not give a thread, or its runtime's event loop.
     #[error(
         "cannot start worker thread {name}: {source}; the process may be out of threads or memory"
     )]
