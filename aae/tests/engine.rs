@@ -445,6 +445,73 @@ fn ipv6_leases_are_exported_under_their_canonical_address() {
     exporter.stop(Duration::from_secs(2));
 }
 
+/// A `redis-server` listening on a unix socket only (the fixture's is TCP).
+struct UnixRedis {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl UnixRedis {
+    fn start() -> UnixRedis {
+        let dir = std::env::temp_dir().join(format!("aae-unix-redis-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("redis.sock");
+        let child = std::process::Command::new(system_tests::require_program("redis-server"))
+            .args(["--port", "0", "--save", "", "--appendonly", "no"])
+            .arg("--unixsocket")
+            .arg(&sock)
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let r = UnixRedis { child, dir };
+        system_tests::wait_for("redis on its unix socket", LONG, || {
+            (r.cli(&["PING"]) == "PONG").then_some(())
+        });
+        r
+    }
+
+    fn socket(&self) -> std::path::PathBuf {
+        self.dir.join("redis.sock")
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("redis-cli")
+            .arg("-s")
+            .arg(self.socket())
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for UnixRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn a_unix_socket_redis_url_works() {
+    let redis = UnixRedis::start();
+    for scheme in ["redis+unix", "unix"] {
+        let url = format!("{scheme}://{}", redis.socket().display());
+        let exporter = Exporter::start(config(&url, None, "")).unwrap();
+        let l = lease(u32::from(scheme == "unix"), 1, LeaseEvent::Select);
+        exporter.submit(export(l.clone()));
+        let key = format!("{PREFIX}{}", l.ip);
+        let value = system_tests::wait_for("the key over the unix socket", LONG, || {
+            Some(redis.cli(&["GET", &key])).filter(|v| !v.is_empty())
+        });
+        assert!(value.contains(&l.hwaddr.to_string()), "{value}");
+        exporter.stop(Duration::from_secs(2));
+    }
+}
+
 #[test]
 fn bad_parameters_are_refused_naming_the_parameter() {
     for (json, want) in [

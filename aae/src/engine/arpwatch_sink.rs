@@ -95,8 +95,19 @@ impl ArpwatchSink {
         let calls: Vec<MethodCall> = batch.iter().map(|l| self.call_for(l)).collect();
         let responses = match self.client.multicall(&calls).await {
             Ok(r) => r,
-            // Whatever went wrong with the request as a whole, a later try
-            // may work (ARPwatch back, URL or server fixed): keep the notices.
+            // A fault for the request as a whole: most likely a server
+            // without system.multicall. Say how to fix it; keep the notices.
+            Err(e @ ClientError::Fault { .. }) => {
+                return Sent::failed(
+                    batch.len(),
+                    format_args!(
+                        "{e}; if this ARPwatch does not support system.multicall, \
+                         set 'arpwatch-multicall' to false"
+                    ),
+                );
+            }
+            // Whatever else went wrong, a later try may work (ARPwatch back,
+            // URL or server fixed): keep the notices.
             Err(e) => return Sent::failed(batch.len(), e),
         };
         let mut sent = Sent {
