@@ -325,6 +325,59 @@ fn resync_events_go_to_redis_only() {
 }
 
 #[test]
+fn a_resync_larger_than_the_backlog_loses_nothing() {
+    // Kea's whole lease database arrives in one loop on Kea's main thread,
+    // far faster than Redis takes it; it is bounded by the database, not by
+    // an outage, so it is never dropped for capacity.
+    let mut redis = RedisServer::start();
+    redis.stop();
+    let exporter =
+        Exporter::start(config(&redis.url(), None, r#", "queue-capacity": 100"#)).unwrap();
+    let leases: Vec<Lease> = (0..5000).map(|i| lease(i, 1, LeaseEvent::Renew)).collect();
+    for l in &leases {
+        exporter.submit(Export {
+            lease: l.clone(),
+            notify_arpwatch: false,
+        });
+    }
+    let c = exporter.counters();
+    assert_eq!((c.dropped, c.backlog), (0, 5000), "{c:?}");
+    // Live events for new addresses are still bounded meanwhile.
+    exporter.submit(export(lease(9999, 1, LeaseEvent::Select)));
+    assert_eq!(exporter.counters().dropped, 1);
+    redis.restart();
+    wait_for_redis(
+        &redis,
+        &leases
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i as u32, Some(l.clone())))
+            .collect(),
+    );
+    exporter.stop(Duration::from_secs(2));
+}
+
+#[test]
+fn redis_down_does_not_hold_back_arpwatch() {
+    let mut redis = RedisServer::start();
+    redis.stop();
+    let arpwatch = ArpwatchStandin::start();
+    let exporter =
+        Exporter::start(config(&redis.url(), Some((&arpwatch.url(), true)), "")).unwrap();
+    let leases: HashMap<u32, Lease> = (0..300)
+        .map(|i| (i, lease(i, 1, LeaseEvent::Select)))
+        .collect();
+    submit_all(&exporter, leases.values().cloned());
+    wait_for_arpwatch(&arpwatch, &leases);
+    let c = wait_for_counters(&exporter, "ARPwatch's answers counted", |c| {
+        c.exported_arpwatch == 300
+    });
+    assert_eq!(c.exported_redis, 0, "{c:?}");
+    assert_eq!(c.backlog, 300, "still pending for Redis");
+    exporter.stop(Duration::from_secs(1));
+}
+
+#[test]
 fn faults_from_arpwatch_are_logged_not_retried_and_do_not_hold_back_redis() {
     let redis = RedisServer::start();
     let arpwatch = ArpwatchStandin::start_with(Behaviour {

@@ -25,7 +25,8 @@ pub struct Counters {
     /// (writing them would resurrect a dead lease); and notices ARPwatch
     /// refused with a fault (logged, not retried).
     pub skipped: u64,
-    /// Distinct addresses pending now, for any sink.
+    /// Distinct addresses pending now, for any sink (in flight included).
+    /// Only a resync takes it past `queue-capacity`.
     pub backlog: u64,
 }
 

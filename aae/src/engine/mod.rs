@@ -38,7 +38,11 @@ pub struct Export {
     /// The lease's new state; its `event` says whether it lives or ended.
     pub lease: lease_model::Lease,
     /// `false` for a resync of Kea's lease database at (re)configuration:
-    /// Redis is repaired, ARPwatch is not told about leases again.
+    /// Redis is repaired, ARPwatch is not told about leases again. A resync
+    /// is never dropped for `queue-capacity` (it is bounded by Kea's lease
+    /// database, and arrives far faster than Redis takes it); it may take
+    /// the backlog past the capacity, and live events for new addresses are
+    /// dropped until it has drained below.
     pub notify_arpwatch: bool,
 }
 
@@ -151,7 +155,8 @@ impl Exporter {
     /// Queues one event. Never blocks on the workers and never does I/O:
     /// one short critical section on one shard of the queue. A newer event
     /// for an address replaces a pending one; an event for a new address is
-    /// dropped (and counted) when the backlog is full.
+    /// dropped (and counted) when the backlog is full, unless it is a resync
+    /// (see [`Export::notify_arpwatch`]).
     pub fn submit(&self, export: Export) {
         self.shared.queue.push(export.lease, export.notify_arpwatch);
     }

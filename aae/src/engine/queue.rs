@@ -161,6 +161,11 @@ impl Queue {
     /// Records `lease` as its address's newest state, for Redis and (when
     /// `arpwatch`) for ARPwatch. Never blocks beyond one short critical
     /// section; does no I/O.
+    ///
+    /// A resync (`arpwatch` false) is never dropped for capacity: it is
+    /// Kea's own lease database arriving in one loop, bounded by that
+    /// database rather than by time spent down, and dropping part of it
+    /// would leave Redis unrepaired.
     pub fn push(&self, lease: Lease, arpwatch: bool) -> Pushed {
         let wanted = [true, arpwatch && self.enabled[Sink::Arpwatch as usize]];
         let ip = lease.ip;
@@ -203,7 +208,8 @@ impl Queue {
                     }
                 }
                 None => {
-                    if self.len.fetch_add(1, Ordering::Relaxed) >= self.capacity {
+                    let resync = !arpwatch;
+                    if self.len.fetch_add(1, Ordering::Relaxed) >= self.capacity && !resync {
                         self.len.fetch_sub(1, Ordering::Relaxed);
                         padded.dropped.fetch_add(1, Ordering::Relaxed);
                         return Pushed::Dropped;
@@ -415,6 +421,10 @@ mod tests {
             (counts.received, counts.coalesced, counts.dropped),
             (4, 1, 1)
         );
+        // A resync is never dropped for capacity.
+        assert_eq!(q.push(lease("192.0.2.4", 1), false), Pushed::Queued);
+        assert_eq!(q.len(), 3);
+        assert_eq!(q.push(lease("192.0.2.5", 1), true), Pushed::Dropped);
     }
 
     #[test]
