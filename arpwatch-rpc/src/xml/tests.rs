@@ -399,6 +399,8 @@ fn well_formed_but_not_xml_rpc() {
         "<methodCall><methodName>m</methodName><params><param><value><double>1e400</double></value></param></params></methodCall>",
         "<methodCall><methodName>m</methodName><params><param><value><dateTime.iso8601>20261324T00:00:00</dateTime.iso8601></value></param></params></methodCall>",
         "<methodCall><methodName>m</methodName><params><param><value><base64>!!!!</base64></value></param></params></methodCall>",
+        // Found by fuzzing: eight bytes before the T, but not eight digits.
+        "<methodCall><methodName>m</methodName><params><param><value><dateTime.iso8601>202\u{feff}24T09:05:00</dateTime.iso8601></value></param></params></methodCall>",
         "<methodCall><methodName>m</methodName><params><param><value><nil>x</nil></value></param></params></methodCall>",
         "<methodCall><methodName>m</methodName><params><param><value><struct><member><value>1</value></member></struct></value></param></params></methodCall>",
         "<methodCall><methodName>m</methodName><params><param><value><array><value>1</value></array></value></param></params></methodCall>",
