@@ -1,4 +1,4 @@
-//! Micro-benchmark of `Exporter::submit` on Kea's side of the queue: how
+//! Micro-benchmarks: `Exporter::submit` on Kea's side of the queue: how
 //! long one call takes while the workers drain it into a real Redis, from 1
 //! to 8 submitting threads, and while Redis is down (everything coalesces).
 //!
@@ -121,5 +121,53 @@ fn submit_latency() {
         let c = exporter.counters();
         assert!(c.backlog <= u64::from(POOL));
         exporter.stop(Duration::from_secs(1));
+    }
+}
+
+/// How fast the workers empty a backlog into a real Redis (and the Python
+/// ARPwatch stand-in with multicall): the time from the last `submit` of a
+/// burst until every lease has been exported.
+#[test]
+#[ignore = "a benchmark: run with --release -- --ignored --nocapture"]
+fn drain_rate() {
+    use system_tests::arpwatch::ArpwatchStandin;
+    let redis = RedisServer::start();
+    let arpwatch = ArpwatchStandin::start();
+    println!(
+        "\n| sinks               | workers |  burst | last submit → all exported | leases/s |"
+    );
+    println!("|---------------------|--------:|-------:|---------------------------:|---------:|");
+    // The Python stand-in is the slow part of the second row: a smaller burst.
+    for (label, with_arpwatch, burst) in [
+        ("Redis", false, 100_000u32),
+        ("Redis + ARPwatch mc", true, 20_000),
+    ] {
+        for workers in [1, 2, 4] {
+            redis.cli(&["FLUSHALL"]);
+            let aw = with_arpwatch.then(|| (arpwatch.url(), true));
+            let cfg = config(
+                &redis.url(),
+                aw.as_ref().map(|(u, m)| (u.as_str(), *m)),
+                &format!(r#", "workers": {workers}, "queue-capacity": {burst}"#),
+            );
+            let exporter = Exporter::start(cfg).unwrap();
+            let start = Instant::now();
+            for i in 0..burst {
+                exporter.submit(Export {
+                    lease: lease(i, 1, LeaseEvent::Select),
+                    notify_arpwatch: true,
+                });
+            }
+            let submitted = Instant::now();
+            let c = wait_for_counters(&exporter, "the burst exported", |c| c.backlog == 0);
+            let drained = submitted.elapsed();
+            assert_eq!(c.exported_redis, u64::from(burst));
+            println!(
+                "| {label:<19} | {workers:>7} | {burst:>6} | {:>23.0} ms | {:>8.0} |",
+                drained.as_secs_f64() * 1000.0,
+                f64::from(burst) / start.elapsed().as_secs_f64(),
+            );
+            exporter.stop(Duration::from_secs(2));
+        }
     }
 }
