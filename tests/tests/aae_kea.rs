@@ -322,3 +322,57 @@ fn dhcpv6_leases_without_a_mac_are_skipped_and_counted() {
     assert_eq!(stat(&kea, "events-received"), 0);
     assert!(redis_ips(&redis).is_empty());
 }
+
+/// Sends one DHCPDECLINE for `ip` as the client `mac` from the client
+/// namespace (perfdhcp cannot decline), unicast to the server.
+fn send_decline(net: &NetnsPair, ip: &str, mac: &str) {
+    let script = r#"
+import socket, struct, sys
+ip, mac, server = sys.argv[1], bytes.fromhex(sys.argv[2].replace(':', '')), sys.argv[3]
+pkt = struct.pack('!BBBBIHH4s4s4s4s16s64s128s', 1, 1, 6, 0, 0x5eed1e, 0, 0,
+                  bytes(4), bytes(4), bytes(4), bytes(4), mac.ljust(16, b'\0'),
+                  bytes(64), bytes(128))
+pkt += bytes([99, 130, 83, 99])
+pkt += bytes([53, 1, 4]) + bytes([50, 4]) + socket.inet_aton(ip)
+pkt += bytes([54, 4]) + socket.inet_aton(server) + bytes([255])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('0.0.0.0', 68))
+s.sendto(pkt, (server, 67))
+"#;
+    let out = net
+        .command(&net.client_ns, "python3")
+        .args([
+            "-c",
+            script,
+            ip,
+            mac,
+            &system_tests::netns::SERVER_V4.to_string(),
+        ])
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "sending DHCPDECLINE failed: {out:?}");
+}
+
+#[test]
+fn a_declined_lease_loses_its_key() {
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
+    let kea = Kea::start(&net, &config(Family::V4, &redis, None));
+    run_perfdhcp(&net, Family::V4, &["-R", "5", "-n", "5", "-r", "100"]);
+    let leases = assert_redis_matches_kea(&kea, &redis);
+    let victim = &leases[0];
+    send_decline(&net, &victim.address, &victim.hwaddr);
+    wait_for(
+        "the declined lease gone from Redis",
+        Duration::from_secs(10),
+        || (!redis_ips(&redis).contains(&victim.address)).then_some(()),
+    );
+    let declined = kea
+        .leases()
+        .into_iter()
+        .find(|l| l.address == victim.address);
+    assert_eq!(declined.map(|l| l.state), Some(1), "Kea did not decline it");
+    // The other leases stay.
+    assert_eq!(redis_ips(&redis).len(), leases.len() - 1);
+}
