@@ -71,12 +71,14 @@ void common(LeaseView& v, const Lease& lease, uint8_t query_type) {
     v.query_type = query_type;
 }
 
-void send4(Origin origin, const Lease4Ptr& lease, uint8_t query_type) {
+void send4(Origin origin, const Lease4Ptr& lease, uint8_t query_type,
+           bool ciaddr_set = false) {
     if (!lease) {
         return;
     }
     LeaseView v{};
     v.family = 4;
+    v.ciaddr_set = ciaddr_set;
     uint32_t a = lease->addr_.toUint32();
     v.ip[0] = a >> 24;
     v.ip[1] = a >> 16;
@@ -135,9 +137,10 @@ int leases4_committed(CalloutHandle& handle) {
         Lease4CollectionPtr deleted;
         handle.getArgument("deleted_leases4", deleted);
         uint8_t qt = type_of(query);
+        bool ciaddr_set = query && !query->getCiaddr().isV4Zero();
         if (leases) {
             for (const Lease4Ptr& l : *leases) {
-                send4(Origin::Committed, l, qt);
+                send4(Origin::Committed, l, qt, ciaddr_set);
             }
         }
         if (deleted) {

@@ -376,3 +376,35 @@ fn a_declined_lease_loses_its_key() {
     // The other leases stay.
     assert_eq!(redis_ips(&redis).len(), leases.len() - 1);
 }
+
+#[test]
+fn renewals_are_exported_as_renew() {
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
+    let kea = Kea::start(&net, &config(Family::V4, &redis, None));
+    // 10 clients for 3 s at 20 DORA/s, renewing at 10/s (REQUEST with ciaddr).
+    let run = perfdhcp(
+        &net,
+        Family::V4,
+        &[
+            "-R", "10", "-r", "20", "-f", "10", "-p", "3", "-W", "500000",
+        ],
+    );
+    run.assert_served("REQUEST-ACK");
+    let leases = assert_redis_matches_kea(&kea, &redis);
+    let events: Vec<String> = leases
+        .iter()
+        .filter_map(|l| stored(&redis, &l.address))
+        .map(|v| v["event"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        events.iter().any(|e| e == "renew"),
+        "no lease stored as renewed: {events:?}\n{}",
+        run.stdout()
+    );
+    assert!(
+        events.iter().all(|e| e == "renew" || e == "select"),
+        "{events:?}"
+    );
+}

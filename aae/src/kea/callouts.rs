@@ -65,6 +65,7 @@ fn decide(origin: Origin, v: &LeaseView<'_>, now: i64) -> Decision {
         return Decision::Skip;
     }
     let granted = match (v.family, v.query_type) {
+        (4, DHCPV4_REQUEST) if v.ciaddr_set => Some(LeaseEvent::Renew),
         (4, DHCPV4_REQUEST) => Some(LeaseEvent::Select),
         (6, DHCPV6_REQUEST) => Some(LeaseEvent::Select),
         (6, DHCPV6_SOLICIT) if v.rapid_commit => Some(LeaseEvent::Select),
@@ -218,6 +219,7 @@ mod tests {
             state: 0,
             query_type,
             rapid_commit: false,
+            ciaddr_set: false,
         }
     }
 
@@ -248,6 +250,14 @@ mod tests {
         assert_eq!(
             decide(Origin::CommittedDeleted, &ack, NOW),
             export(LeaseEvent::Release, true)
+        );
+        let renewing = LeaseView {
+            ciaddr_set: true,
+            ..view(4, DHCPV4_REQUEST)
+        };
+        assert_eq!(
+            decide(Origin::Committed, &renewing, NOW),
+            export(LeaseEvent::Renew, true)
         );
     }
 

@@ -42,6 +42,9 @@ pub(crate) mod bridge {
         query_type: u8,
         /// DHCPv6 SOLICIT carrying Rapid Commit.
         rapid_commit: bool,
+        /// DHCPv4 query with `ciaddr` set: a client renewing or rebinding
+        /// the address it holds (RFC 2131 4.3.2), not selecting a new one.
+        ciaddr_set: bool,
     }
 
     extern "Rust" {
