@@ -401,12 +401,13 @@ impl Kea {
         let mut lines = text.lines();
         let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
         let col = |name: &str| header.iter().position(|h| *h == name);
-        let (Some(ip), Some(hw), Some(lft), Some(exp), Some(state)) = (
+        let (Some(ip), Some(hw), Some(lft), Some(exp), Some(state), Some(host)) = (
             col("address"),
             col("hwaddr"),
             col("valid_lifetime"),
             col("expire"),
             col("state"),
+            col("hostname"),
         ) else {
             return Vec::new();
         };
@@ -422,6 +423,7 @@ impl Kea {
                 valid_lifetime: f[lft].parse().unwrap_or(0),
                 expire: f[exp].parse().unwrap_or(0),
                 state: f[state].parse().unwrap_or(0),
+                hostname: f[host].to_owned(),
             };
             by_ip.insert(row.address.clone(), row);
         }
@@ -443,6 +445,8 @@ pub struct LeaseRow {
     pub expire: i64,
     /// 0 default, 1 declined, 2 expired-reclaimed.
     pub state: u32,
+    /// As Kea stored it (after its own sanitizing; CSV-escaped).
+    pub hostname: String,
 }
 
 impl Drop for Kea {

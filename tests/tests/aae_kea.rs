@@ -408,3 +408,35 @@ fn renewals_are_exported_as_renew() {
         "{events:?}"
     );
 }
+
+#[test]
+fn the_client_hostname_travels_with_the_lease() {
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
+    let kea = Kea::start(&net, &config(Family::V4, &redis, None));
+    // Option 12 (Host Name) "printer-3" in every packet.
+    run_perfdhcp(
+        &net,
+        Family::V4,
+        &[
+            "-R",
+            "3",
+            "-n",
+            "3",
+            "-r",
+            "100",
+            "-o",
+            "12,7072696e7465722d33",
+        ],
+    );
+    let leases = assert_redis_matches_kea(&kea, &redis);
+    for lease in &leases {
+        assert_eq!(
+            lease.hostname, "printer-3",
+            "Kea did not store it: {lease:?}"
+        );
+        let value = stored(&redis, &lease.address).expect("stored");
+        assert_eq!(value["hostname"], "printer-3", "{value}");
+    }
+}
