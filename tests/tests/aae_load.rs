@@ -220,3 +220,43 @@ fn unload_is_prompt_while_redis_is_down_with_a_backlog() {
     assert!(took < Duration::from_secs(3), "config-reload took {took:?}");
     assert_eq!(aae_threads(&kea).len(), 2, "{:?}", aae_threads(&kea));
 }
+
+/// Kea looks up `version`, `load`, `unload` and `multi_threading_compatible`
+/// by name, and also every hook-point name: a callout exported under such a
+/// name would run twice (once found by name, once registered in `load`).
+#[test]
+fn the_library_exports_the_entry_points_and_no_hook_point_names() {
+    let lib = aae_library();
+    let out = std::process::Command::new(system_tests::require_program("nm"))
+        .args(["-D", "--defined-only", "--format=posix"])
+        .arg(&lib)
+        .output()
+        .expect("run nm");
+    assert!(out.status.success(), "nm failed: {out:?}");
+    let symbols: std::collections::BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect();
+    for entry in ["version", "load", "unload", "multi_threading_compatible"] {
+        assert!(symbols.contains(entry), "{entry} is not exported");
+    }
+    for hook in [
+        "leases4_committed",
+        "lease4_select",
+        "lease4_renew",
+        "lease4_release",
+        "lease4_decline",
+        "lease4_expire",
+        "dhcp4_srv_configured",
+        "leases6_committed",
+        "lease6_select",
+        "lease6_renew",
+        "lease6_rebind",
+        "lease6_release",
+        "lease6_decline",
+        "lease6_expire",
+        "dhcp6_srv_configured",
+    ] {
+        assert!(!symbols.contains(hook), "{hook} is exported");
+    }
+}
