@@ -100,10 +100,10 @@ fn submit_latency() {
         "\nInstant::now() costs ~{clock} ns; {PER_THREAD} submits per thread over {POOL} addresses; ns per call\n"
     );
     println!(
-        "| sink         | th | submits/s |  mean |   p50 |   p99 |  p99.9 | p99.99 |      max |"
+        "| sink         | th | submits/s |  mean |   p50 |   p99 |  p99.9 | p99.99 |      max | waited |"
     );
     println!(
-        "|--------------|---:|----------:|------:|------:|------:|-------:|-------:|---------:|"
+        "|--------------|---:|----------:|------:|------:|------:|-------:|-------:|---------:|-------:|"
     );
     let redis = RedisServer::start();
     for threads in [1, 2, 4, 8] {
