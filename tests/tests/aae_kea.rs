@@ -440,3 +440,49 @@ fn the_client_hostname_travels_with_the_lease() {
         assert_eq!(value["hostname"], "printer-3", "{value}");
     }
 }
+
+/// Kea pauses its packet threads for a reconfiguration; reloading the hook
+/// again and again under traffic must neither crash Kea nor lose a lease:
+/// whatever a reload window missed, the resync after it writes.
+#[test]
+fn reloads_under_multi_threaded_traffic_lose_nothing() {
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
+    let config = config(Family::V4, &redis, Some(2));
+    let kea = Kea::start(&net, &config);
+    let reloads = std::thread::scope(|s| {
+        let traffic = s.spawn(|| {
+            perfdhcp(
+                &net,
+                Family::V4,
+                &[
+                    "-R", "150", "-r", "100", "-f", "20", "-p", "4", "-W", "500000",
+                ],
+            )
+        });
+        let mut reloads = 0;
+        while !traffic.is_finished() {
+            let answer = kea.reload(&config);
+            assert_eq!(answer["result"], 0, "reload {reloads}: {answer}");
+            reloads += 1;
+        }
+        traffic
+            .join()
+            .expect("perfdhcp thread")
+            .assert_served("REQUEST-ACK");
+        reloads
+    });
+    eprintln!("{reloads} config-reloads during 4 s of multi-threaded traffic");
+    assert!(reloads >= 3, "only {reloads} reloads during the traffic");
+    kea.command_ok("status-get", None);
+    let aae: Vec<String> = kea
+        .thread_names()
+        .into_iter()
+        .filter(|n| n.starts_with("aae-"))
+        .collect();
+    assert_eq!(aae, ["aae-worker-0", "aae-worker-1"]);
+    // One more reload after the traffic: its resync repairs any window.
+    kea.command_ok("config-reload", None);
+    assert_redis_matches_kea(&kea, &redis);
+}
