@@ -302,6 +302,25 @@ fn leases_get_the_ttl_left_when_written_and_dead_ones_are_not_resurrected() {
 }
 
 #[test]
+fn a_dead_lease_in_a_failed_batch_is_skipped_once_not_retried() {
+    let mut redis = RedisServer::start();
+    redis.stop();
+    let exporter = Exporter::start(redis_config(&redis)).unwrap();
+    let mut dead = lease(1, 1, LeaseEvent::Renew);
+    dead.cltt = now() - 3600 - GRACE - 10;
+    let live = lease(2, 1, LeaseEvent::Renew);
+    exporter.submit(export(dead));
+    exporter.submit(export(live.clone()));
+    let c = wait_for_counters(&exporter, "a failed write", |c| c.retried > 0);
+    assert_eq!((c.skipped, c.backlog), (1, 1), "{c:?}");
+    redis.restart();
+    wait_for_redis(&redis, &HashMap::from([(1, None), (2, Some(live))]));
+    let c = wait_for_counters(&exporter, "the backlog to empty", |c| c.backlog == 0);
+    assert_eq!((c.skipped, c.exported_redis), (1, 1), "{c:?}");
+    exporter.stop(Duration::from_secs(2));
+}
+
+#[test]
 fn resync_events_go_to_redis_only() {
     let redis = RedisServer::start();
     let arpwatch = ArpwatchStandin::start();

@@ -71,6 +71,8 @@ impl SinkIo for RedisSink {
         let now = unix_now();
         let mut pipe = redis::pipe();
         let mut outcomes = Vec::with_capacity(batch.len());
+        // Which leases went into the pipeline (the others needed no write).
+        let mut wrote = Vec::with_capacity(batch.len());
         let (mut writes, mut expired) = (0u64, 0u64);
         for lease in batch {
             let record = LeaseRecord {
@@ -107,11 +109,13 @@ impl SinkIo for RedisSink {
                     );
                     expired += 1;
                     outcomes.push(Outcome::Done);
+                    wrote.push(false);
                     continue;
                 }
             }
             writes += 1;
             outcomes.push(Outcome::Done);
+            wrote.push(true);
         }
         if writes > 0 {
             let timeout = self.timeout;
@@ -126,10 +130,20 @@ impl SinkIo for RedisSink {
             if let Err(e) = result {
                 // The connection may be half-dead; the next try makes a new one.
                 self.conn = None;
-                return Sent::failed(
-                    batch.len(),
-                    format_args!("{e} ({})", self.client.get_connection_info().addr()),
-                );
+                for (outcome, write) in outcomes.iter_mut().zip(&wrote) {
+                    if *write {
+                        *outcome = Outcome::Retry;
+                    }
+                }
+                return Sent {
+                    outcomes,
+                    exported: 0,
+                    skipped: expired,
+                    failure: Some(format!(
+                        "{e} ({})",
+                        self.client.get_connection_info().addr()
+                    )),
+                };
             }
         }
         Sent {
