@@ -57,13 +57,14 @@ impl Aai {
                 if let Some(st) = aai.try_wait() {
                     return Some(Err(st));
                 }
-                TcpStream::connect(("127.0.0.1", port)).ok().map(|_| Ok(()))
+                // The log line, not a connect: a connect could reach whoever
+                // else took the port.
+                aai.log().contains("serving XML-RPC on").then_some(Ok(()))
             });
             match up {
                 Ok(()) => return aai,
                 // The port was taken between free_port and bind: try another.
-                Err(st) if aai.log().contains("cannot listen") => {
-                    let _ = st;
+                Err(_) if aai.log().contains("cannot listen") => {
                     dir = aai.take_dir();
                     continue;
                 }

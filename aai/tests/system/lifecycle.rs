@@ -8,7 +8,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::fixture::{BIN, get_mac_doc, http, parse_response, post, setup};
+use crate::fixture::{BIN, get_mac_doc, http, post, setup};
 
 #[test]
 fn sigterm_and_sigint_drain_and_exit_0() {
@@ -163,7 +163,6 @@ fn socket_activation_and_sd_notify() {
     assert!(st.success(), "{st}: {err}");
     assert!(err.contains("passed by systemd"), "{err}");
     assert!(err.contains("SIGHUP ignored"), "{err}");
-    let _ = parse_response;
 }
 
 #[test]
