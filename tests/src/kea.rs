@@ -287,6 +287,35 @@ impl Kea {
         names
     }
 
+    /// Waits until the names of Kea's threads starting with `prefix` are
+    /// exactly `want` (sorted). A thread exists a moment before it names
+    /// itself, so a check right after a reload must wait, not look once.
+    /// Panics with every thread name and the end of Kea's log otherwise.
+    pub fn wait_threads(&self, prefix: &str, want: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let all = self.thread_names();
+            let named: Vec<&str> = all
+                .iter()
+                .map(String::as_str)
+                .filter(|n| n.starts_with(prefix))
+                .collect();
+            if named == want {
+                return;
+            }
+            if Instant::now() > deadline {
+                let log = self.log();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                panic!(
+                    "threads {prefix}* are {named:?}, want {want:?}; all threads: {all:?}\n\
+                     log tail (newest first):\n{}",
+                    tail.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Sends one command over the control socket and returns Kea's answer
     /// (`{"result": .., "text": .., "arguments": ..}`).
     pub fn command(&self, command: &str, arguments: Option<Value>) -> std::io::Result<Value> {

@@ -446,10 +446,19 @@ fn the_client_hostname_travels_with_the_lease() {
 /// whatever a reload window missed, the resync after it writes.
 #[test]
 fn reloads_under_multi_threaded_traffic_lose_nothing() {
+    reloads_under_traffic_lose_nothing(Some(2));
+}
+
+#[test]
+fn reloads_under_single_threaded_traffic_lose_nothing() {
+    reloads_under_traffic_lose_nothing(None);
+}
+
+fn reloads_under_traffic_lose_nothing(threads: Option<u32>) {
     let redis = RedisServer::start();
     let net = NetnsPair::create();
     let _fwd = net.forward_to_host(redis.port());
-    let config = config(Family::V4, &redis, Some(2));
+    let config = config(Family::V4, &redis, threads);
     let kea = Kea::start(&net, &config);
     let reloads = std::thread::scope(|s| {
         let traffic = s.spawn(|| {
@@ -473,15 +482,10 @@ fn reloads_under_multi_threaded_traffic_lose_nothing() {
             .assert_served("REQUEST-ACK");
         reloads
     });
-    eprintln!("{reloads} config-reloads during 4 s of multi-threaded traffic");
+    eprintln!("{reloads} config-reloads during 4 s of traffic ({threads:?} threads)");
     assert!(reloads >= 3, "only {reloads} reloads during the traffic");
     kea.command_ok("status-get", None);
-    let aae: Vec<String> = kea
-        .thread_names()
-        .into_iter()
-        .filter(|n| n.starts_with("aae-"))
-        .collect();
-    assert_eq!(aae, ["aae-worker-0", "aae-worker-1"]);
+    kea.wait_threads("aae-", &["aae-worker-0", "aae-worker-1"]);
     // One more reload after the traffic: its resync repairs any window.
     kea.command_ok("config-reload", None);
     assert_redis_matches_kea(&kea, &redis);

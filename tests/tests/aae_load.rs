@@ -64,7 +64,7 @@ fn loads_serves_dora_and_publishes_counters() {
         log.contains("AAE_LOAD_OK") && log.contains("node 'load-test'"),
         "no load line in Kea's log:\n{log}"
     );
-    assert_eq!(aae_threads(&kea), ["aae-worker-0", "aae-worker-1"]);
+    kea.wait_threads("aae-", &["aae-worker-0", "aae-worker-1"]);
 
     dora(&net, 40);
     wait_one_event_per_ack(&kea);
@@ -122,7 +122,7 @@ fn config_reload_applies_new_parameters_and_leaks_no_threads() {
     let _fwd = net.forward_to_host(redis.port());
     let params = |node: &str, workers: u32| json!({"redis-url": redis.url(), "node-name": node, "workers": workers});
     let kea = Kea::start(&net, &hook_config(params("before", 2)));
-    assert_eq!(aae_threads(&kea).len(), 2);
+    kea.wait_threads("aae-", &["aae-worker-0", "aae-worker-1"]);
     let kea_threads = kea.thread_names().len() - 2;
 
     for round in 0..5 {
@@ -135,11 +135,7 @@ fn config_reload_applies_new_parameters_and_leaks_no_threads() {
             "round {round}: new parameters not in force:\n{log}"
         );
         // The old instance's workers are joined before unload returns.
-        assert_eq!(
-            aae_threads(&kea),
-            ["aae-worker-0", "aae-worker-1", "aae-worker-2"],
-            "round {round}"
-        );
+        kea.wait_threads("aae-", &["aae-worker-0", "aae-worker-1", "aae-worker-2"]);
         assert_eq!(kea.thread_names().len(), kea_threads + 3, "round {round}");
     }
     let log = kea.log();
@@ -193,7 +189,7 @@ fn a_refused_reload_names_the_parameter_and_a_good_one_recovers() {
 
     let answer = kea.reload(&good);
     assert_eq!(answer["result"], 0, "{answer}");
-    assert_eq!(aae_threads(&kea).len(), 2);
+    kea.wait_threads("aae-", &["aae-worker-0", "aae-worker-1"]);
     dora(&net, 5);
     wait_one_event_per_ack(&kea);
 }
@@ -218,7 +214,7 @@ fn unload_is_prompt_while_redis_is_down_with_a_backlog() {
     // unload's hard bound is 5 s; with workers only backing off, stopping
     // them must be far quicker, and Kea does the rest of a reload in ms.
     assert!(took < Duration::from_secs(3), "config-reload took {took:?}");
-    assert_eq!(aae_threads(&kea).len(), 2, "{:?}", aae_threads(&kea));
+    kea.wait_threads("aae-", &["aae-worker-0", "aae-worker-1"]);
 }
 
 /// Kea looks up `version`, `load`, `unload` and `multi_threading_compatible`
