@@ -60,10 +60,6 @@ enum Decision {
 /// after the lease database was written and never for an offer; releases,
 /// declines and expiries from their own hook points.
 fn decide(origin: Origin, v: &LeaseView<'_>, now: i64) -> Decision {
-    if v.family == 6 && v.lease_type == LEASE_TYPE_PD {
-        // A delegated prefix is not an address a MAC answers ARP for.
-        return Decision::Skip;
-    }
     let granted = match (v.family, v.query_type) {
         (4, DHCPV4_REQUEST) if v.ciaddr_set => Some(LeaseEvent::Renew),
         (4, DHCPV4_REQUEST) => Some(LeaseEvent::Select),
@@ -96,7 +92,9 @@ fn decide(origin: Origin, v: &LeaseView<'_>, now: i64) -> Decision {
         }
         _ => return Decision::Ignore,
     };
-    if v.hwaddr.is_empty() {
+    // A delegated prefix is not an address a MAC answers ARP for, and an
+    // address without a MAC cannot be mapped.
+    if (v.family == 6 && v.lease_type == LEASE_TYPE_PD) || v.hwaddr.is_empty() {
         return Decision::Skip;
     }
     Decision::Export { event, notify }
@@ -318,6 +316,11 @@ mod tests {
             ..view(6, DHCPV6_REQUEST)
         };
         assert_eq!(decide(Origin::Committed, &pd, NOW), Decision::Skip);
+        let pd_offer = LeaseView {
+            lease_type: LEASE_TYPE_PD,
+            ..view(6, DHCPV6_SOLICIT)
+        };
+        assert_eq!(decide(Origin::Committed, &pd_offer, NOW), Decision::Ignore);
     }
 
     #[test]
