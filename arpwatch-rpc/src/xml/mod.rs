@@ -4,7 +4,10 @@
 //! (and the XML-RPC spec allows), and refuses anything that could cost more
 //! than the document is worth: documents over a size limit, values nested
 //! deeper than a depth limit, and every DTD (so no entity expansion, ever).
-//! Whitespace inside strings is data and kept exactly.
+//! Whitespace inside strings is data and kept exactly. Work is linear in the
+//! document: a hostile document at the default 1 MiB limit (100 000
+//! attributes, 130 000 empty values, 200 000 character references...) is
+//! parsed or refused in 10–20 ms in a release build.
 //!
 //! The writer only produces documents that both peers read back as the same
 //! value; values XML-RPC cannot carry (NaN, `\0` in a string...) are a
