@@ -122,9 +122,6 @@ pub(crate) struct Lexer<'a> {
     open: usize,
     root_closed: bool,
     first_event: bool,
-    /// The declared encoding is not UTF-8 or ASCII, so non-ASCII bytes would
-    /// be misread.
-    foreign_encoding: bool,
     has_non_ascii: bool,
 }
 
@@ -149,7 +146,6 @@ impl<'a> Lexer<'a> {
             open: 0,
             root_closed: false,
             first_event: true,
-            foreign_encoding: false,
             has_non_ascii: !doc.is_ascii(),
         }
     }
@@ -184,14 +180,19 @@ impl<'a> Lexer<'a> {
                     return Ok(Tok::Start(Tag::from_name(e.name())));
                 }
                 Event::End(e) => {
-                    self.open -= 1;
+                    // quick-xml refuses unmatched end tags, so this never
+                    // saturates; no input may make the parser panic.
+                    self.open = self.open.saturating_sub(1);
                     if self.open == 0 {
                         self.root_closed = true;
                     }
                     return Ok(Tok::End(Tag::from_name(e.name())));
                 }
-                // Not produced with `expand_empty_elements`.
-                Event::Empty(_) => unreachable!("quick-xml expands empty elements"),
+                // Not produced with `expand_empty_elements`; an error rather
+                // than a panic should that ever change.
+                Event::Empty(_) => {
+                    return Err(self.malformed(start, "unexpanded empty element"));
+                }
                 Event::Text(t) => {
                     let text = t.xml10_content();
                     check_chars(&text).map_err(|m| self.malformed(start, m))?;
@@ -258,10 +259,11 @@ impl<'a> Lexer<'a> {
                     }
                     if let Some(enc) = d.encoding() {
                         let enc = enc.map_err(|e| self.malformed(start, e.to_string()))?;
-                        self.foreign_encoding = !["utf-8", "utf8", "us-ascii", "ascii"]
+                        // Another encoding would misread non-ASCII bytes.
+                        let foreign = !["utf-8", "utf8", "us-ascii", "ascii"]
                             .iter()
                             .any(|ok| enc.eq_ignore_ascii_case(ok));
-                        if self.foreign_encoding && self.has_non_ascii {
+                        if foreign && self.has_non_ascii {
                             return Err(self.malformed(
                                 start,
                                 format!(
