@@ -53,3 +53,43 @@ messages! {
 pub fn emit(msg: Message, text: fmt::Arguments<'_>) {
     crate::kea::log(msg, text);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The operator's table of messages, as `docs/operations.md` shows it.
+    fn markdown_table_rows() -> String {
+        ALL.iter()
+            .map(|(m, doc)| format!("| `{}` | {:?} | {} |\n", m.id, m.severity, doc))
+            .collect()
+    }
+
+    #[test]
+    fn ids_are_unique_and_prefixed() {
+        let mut ids: Vec<_> = ALL.iter().map(|(m, _)| m.id).collect();
+        assert!(ids.iter().all(|id| id.starts_with("AAE_")));
+        ids.sort_unstable();
+        let n = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "a message ID is defined twice");
+    }
+
+    /// Operators grep the docs for an ID they saw in Kea's log: the table
+    /// there must be exactly this file's.
+    #[test]
+    fn operations_doc_lists_every_message() {
+        let doc = include_str!("../../docs/operations.md");
+        let want = markdown_table_rows();
+        assert!(
+            doc.contains(&want),
+            "docs/operations.md's message table is out of date; replace its rows with:\n{want}"
+        );
+        let listed = doc.lines().filter(|l| l.starts_with("| `AAE_")).count();
+        assert_eq!(
+            listed,
+            ALL.len(),
+            "docs/operations.md lists messages that no longer exist"
+        );
+    }
+}
