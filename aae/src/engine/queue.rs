@@ -19,13 +19,23 @@
 //! insert (by `submit`) or for taking a few entries (by a worker), so Kea's
 //! packet threads rarely meet each other or a worker on the same lock.
 //!
+//! Waking a parked worker costs the submitting thread a system call (an
+//! eventfd write) and a context switch on a CPU Kea may need, so `push` wakes
+//! one only when no worker of that sink is awake (one that will look at the
+//! queue again anyway) and no wake-up is already on its way; a worker that
+//! found the queue empty lingers a little before it parks (see `worker`), so
+//! under steady traffic one is always awake and `push` wakes nobody. The
+//! count of awake workers is read under the shard lock, which is what makes
+//! this race-free without a fence: a worker stops counting as awake *before*
+//! its last look at the queue, a look that locks every shard.
+//!
 //! Invariant, per shard and sink: an address is in `ready[sink]` exactly when
 //! its entry is dirty and not in flight for that sink; an entry exists
 //! exactly while some sink has it dirty or in flight.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lease_model::Lease;
@@ -89,6 +99,11 @@ struct Shard {
 /// One shard with the counters of what was pushed into it, on cache lines
 /// of their own: the thread that holds the lock already owns the line, so
 /// counting costs no extra cache-line transfer between Kea's threads.
+///
+/// The counters are only written by the holder of the shard's lock, so they
+/// are bumped with a plain load and store ([`bump`]) rather than a locked
+/// read-modify-write; they are atomics only so that [`Queue::counts`] can
+/// read them without the lock.
 #[repr(align(128))]
 #[derive(Default)]
 struct Padded {
@@ -99,6 +114,80 @@ struct Padded {
     /// Pushes that found the shard locked and had to wait: the measure of
     /// contention on Kea's side.
     waited: AtomicU64,
+}
+
+/// Adds one to a counter only the holder of its shard's lock writes.
+fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// How `push` reaches the workers of one sink, on a cache line of its own:
+/// `push` only reads it, unless it actually wakes someone.
+#[repr(align(128))]
+#[derive(Default)]
+pub(crate) struct Wake {
+    notify: Notify,
+    /// Workers of this sink that will look at the queue again without being
+    /// woken: sending, backing off, lingering. A worker stops counting
+    /// before its last look at the queue ([`Wake::park`]).
+    awake: AtomicUsize,
+    /// A `push` has called (or is about to call) `notify_one` and no woken
+    /// worker has run since: later pushes need not wake anyone.
+    pending: AtomicBool,
+}
+
+/// A worker of one sink, counted as awake until it parks or ends.
+pub(crate) struct Joined<'a>(&'a Wake);
+
+impl Drop for Joined<'_> {
+    fn drop(&mut self) {
+        self.0.awake.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Wake {
+    /// Counts a worker that starts taking from this sink's ready list.
+    pub fn join(&self) -> Joined<'_> {
+        self.awake.fetch_add(1, Ordering::Relaxed);
+        Joined(self)
+    }
+
+    /// What a worker that found nothing to take awaits: enable it, then
+    /// [`Wake::park`], look at the queue once more, and only then await it.
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
+    }
+
+    /// The calling worker stops counting as awake. Call it after enabling
+    /// the `Notified` future and before the last [`Queue::take`]: that take
+    /// locks every shard, so any `push` it misses runs after it and sees
+    /// this count.
+    pub fn park(&self) {
+        self.awake.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The worker runs again (woken, or its last look found work): pushes
+    /// from now on may wake a parked worker again.
+    pub fn unpark(&self) {
+        self.awake.fetch_add(1, Ordering::Relaxed);
+        self.pending.store(false, Ordering::Relaxed);
+    }
+
+    /// Wakes one more worker of this sink: one that took a full batch asks
+    /// for help. Not on Kea's path; with nobody parked it leaves a permit,
+    /// which only makes the next park return at once.
+    pub fn help(&self) {
+        self.notify.notify_one();
+    }
+
+    /// Under the shard lock of a push that made an address ready: whether
+    /// this push must wake a worker (after releasing the lock). Only reads a
+    /// line the workers seldom write, unless it does wake one.
+    fn claim(&self) -> bool {
+        self.awake.load(Ordering::Relaxed) == 0
+            && !self.pending.load(Ordering::Relaxed)
+            && !self.pending.swap(true, Ordering::Relaxed)
+    }
 }
 
 /// What `push` counted, summed over the shards.
@@ -115,9 +204,8 @@ pub(crate) struct Queue {
     /// Distinct addresses in all shards: what `capacity` bounds.
     len: AtomicUsize,
     capacity: usize,
-    /// Per sink: at least one address became ready. A permit is stored when
-    /// no worker waits, so a wake-up is never lost.
-    signals: [Notify; SINKS],
+    /// Per sink: wakes a parked worker when an address became ready.
+    wakes: [Wake; SINKS],
     /// Which sinks exist: without an ARPwatch URL nothing is queued for it.
     enabled: [bool; SINKS],
     /// Per sink: the shard a worker starts its next scan at, so workers
@@ -131,7 +219,7 @@ impl Queue {
             shards: (0..SHARDS).map(|_| Padded::default()).collect(),
             len: AtomicUsize::new(0),
             capacity,
-            signals: Default::default(),
+            wakes: Default::default(),
             enabled: [true, arpwatch],
             cursors: Default::default(),
         }
@@ -154,8 +242,8 @@ impl Queue {
         c
     }
 
-    pub fn signal(&self, sink: Sink) -> &Notify {
-        &self.signals[sink as usize]
+    pub fn wake(&self, sink: Sink) -> &Wake {
+        &self.wakes[sink as usize]
     }
 
     /// Records `lease` as its address's newest state, for Redis and (when
@@ -174,20 +262,21 @@ impl Queue {
         // or free, except when a new address makes the map grow.
         let lease = Arc::new(lease);
         let mut replaced = None;
-        let mut woken = [false; SINKS];
+        let mut ready_now = [false; SINKS];
         let padded = &self.shards[shard_of(ip)];
         let pushed = {
             let mut shard = match padded.shard.try_lock() {
                 Ok(guard) => guard,
                 Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
                 Err(std::sync::TryLockError::WouldBlock) => {
-                    padded.waited.fetch_add(1, Ordering::Relaxed);
-                    lock(&padded.shard)
+                    let guard = lock(&padded.shard);
+                    bump(&padded.waited);
+                    guard
                 }
             };
-            padded.received.fetch_add(1, Ordering::Relaxed);
+            bump(&padded.received);
             let Shard { map, ready } = &mut *shard;
-            match map.get_mut(&ip) {
+            let pushed = match map.get_mut(&ip) {
                 Some(e) => {
                     let waiting = e.dirty.iter().any(|d| *d);
                     replaced = Some(std::mem::replace(&mut e.lease, lease));
@@ -196,12 +285,12 @@ impl Queue {
                             e.dirty[s] = true;
                             if !e.in_flight[s] {
                                 ready[s].push_back(ip);
-                                woken[s] = true;
+                                ready_now[s] = true;
                             }
                         }
                     }
                     if waiting {
-                        padded.coalesced.fetch_add(1, Ordering::Relaxed);
+                        bump(&padded.coalesced);
                         Pushed::Coalesced
                     } else {
                         Pushed::Updated
@@ -211,13 +300,13 @@ impl Queue {
                     let resync = !arpwatch;
                     if self.len.fetch_add(1, Ordering::Relaxed) >= self.capacity && !resync {
                         self.len.fetch_sub(1, Ordering::Relaxed);
-                        padded.dropped.fetch_add(1, Ordering::Relaxed);
+                        bump(&padded.dropped);
                         return Pushed::Dropped;
                     }
                     for s in 0..SINKS {
                         if wanted[s] {
                             ready[s].push_back(ip);
-                            woken[s] = true;
+                            ready_now[s] = true;
                         }
                     }
                     map.insert(
@@ -230,11 +319,16 @@ impl Queue {
                     );
                     Pushed::Queued
                 }
+            };
+            // Still under the lock: see the module's note on waking.
+            for (s, ready_now) in ready_now.iter_mut().enumerate() {
+                *ready_now = *ready_now && self.wakes[s].claim();
             }
+            pushed
         };
-        for (signal, woken) in self.signals.iter().zip(woken) {
-            if woken {
-                signal.notify_one();
+        for (wake, wake_one) in self.wakes.iter().zip(ready_now) {
+            if wake_one {
+                wake.notify.notify_one();
             }
         }
         drop(replaced);
@@ -243,7 +337,8 @@ impl Queue {
 
     /// Moves up to `max` ready addresses of `sink` in flight and appends
     /// their newest leases to `out`. Each must come back through
-    /// [`Queue::finish`].
+    /// [`Queue::finish`]. When it takes fewer than `max`, it has locked
+    /// every shard (which [`Wake::park`] relies on).
     pub fn take(&self, sink: Sink, max: usize, out: &mut Vec<Arc<Lease>>) {
         let s = sink as usize;
         let start = self.cursors[s].fetch_add(1, Ordering::Relaxed);
@@ -336,6 +431,7 @@ fn shard_of(ip: IpAddr) -> usize {
 mod tests {
     use super::*;
     use lease_model::{Hostname, LeaseEvent};
+    use std::future::Future;
 
     fn lease(ip: &str, cltt: i64) -> Lease {
         Lease::new(
@@ -444,6 +540,42 @@ mod tests {
         assert_eq!(r.len(), 1);
         finish(&q, Sink::Redis, &r, Outcome::Done);
         assert_eq!(q.ready(Sink::Arpwatch), 1);
+    }
+
+    fn pending(q: &Queue, sink: Sink) -> bool {
+        q.wake(sink).pending.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn push_wakes_only_when_no_worker_is_awake_and_once() {
+        let q = Queue::new(100, true);
+        let worker = q.wake(Sink::Redis).join();
+        q.push(lease("192.0.2.1", 1), true);
+        assert!(
+            !pending(&q, Sink::Redis),
+            "an awake worker will look anyway"
+        );
+        // Nobody takes from ARPwatch: that push had to wake someone.
+        assert!(pending(&q, Sink::Arpwatch));
+
+        q.wake(Sink::Redis).park();
+        q.push(lease("192.0.2.2", 1), true);
+        assert!(pending(&q, Sink::Redis));
+        // A second push finds the wake-up on its way and leaves it at one:
+        // after the woken worker has run, a park returns at once (the one
+        // permit), and the next one waits.
+        q.push(lease("192.0.2.3", 1), true);
+        q.wake(Sink::Redis).unpark();
+        assert!(!pending(&q, Sink::Redis));
+        // Polled once: ready only if a permit is stored.
+        let permit = || {
+            let notified = std::pin::pin!(q.wake(Sink::Redis).notified());
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            notified.poll(&mut cx).is_ready()
+        };
+        assert!(permit(), "the one wake-up");
+        assert!(!permit(), "a second wake-up was sent");
+        drop(worker);
     }
 
     #[test]
