@@ -1,0 +1,625 @@
+//! The whole chain at once: perfdhcp in one namespace, a real Kea with
+//! `libdhcp_aae.so` in another, a real Redis and the Python ARPwatch
+//! stand-in on the host loopback (forwarded into Kea's namespace). Kea's
+//! lease file is the truth; Redis and ARPwatch must both end up telling it,
+//! also across outages of either sink.
+//!
+//! Needs root and `cargo build --release -p aae` first (same
+//! `CARGO_TARGET_DIR`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use system_tests::arpwatch::{ArpwatchStandin, Notice};
+use system_tests::kea::{Family, Kea, KeaConfig, LeaseRow, PerfRun, aae_library, perfdhcp};
+use system_tests::netns::{NetnsPair, PortForward};
+use system_tests::redis::RedisServer;
+use system_tests::wait_for;
+
+const PREFIX: &str = "aae:lease:";
+const GRACE: i64 = 120;
+const NODE: &str = "kea-chain";
+const VALID_LIFETIME: u32 = 600;
+/// Long enough for aae's backoff (capped at 5 s) to come round after an
+/// outage ends, on a loaded 2-core machine.
+const SETTLE: Duration = Duration::from_secs(20);
+
+const SEEN: &str = "arpwatch.lease_seen";
+const GONE: &str = "arpwatch.lease_gone";
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+/// One test's world. Field order is drop order: Kea stops before the
+/// forwards and namespaces it uses go, and the sinks go last.
+struct Chain {
+    kea: Kea,
+    _fwd: Vec<PortForward>,
+    net: NetnsPair,
+    arpwatch: ArpwatchStandin,
+    redis: RedisServer,
+}
+
+impl Chain {
+    /// Starts Redis, Kea with aae pointed at Redis and at `arpwatch` (which
+    /// may be not listening yet), both reachable from Kea's namespace.
+    fn start(arpwatch: ArpwatchStandin, multicall: bool) -> Chain {
+        let redis = RedisServer::start();
+        let net = NetnsPair::create();
+        let fwd = vec![
+            net.forward_to_host(redis.port()),
+            net.forward_to_host(arpwatch.port()),
+        ];
+        let config = KeaConfig {
+            valid_lifetime: VALID_LIFETIME,
+            ..KeaConfig::default().with_hook(
+                &aae_library(),
+                json!({
+                    "redis-url": redis.url(),
+                    "arpwatch-url": arpwatch.url(),
+                    "arpwatch-multicall": multicall,
+                    "node-name": NODE,
+                    "grace-period": GRACE
+                }),
+            )
+        };
+        let kea = Kea::start(&net, &config);
+        Chain {
+            kea,
+            _fwd: fwd,
+            net,
+            arpwatch,
+            redis,
+        }
+    }
+
+    fn perfdhcp(&self, args: &[&str]) -> PerfRun {
+        run_perfdhcp(&self.net, args)
+    }
+
+    fn stat(&self, name: &str) -> i64 {
+        self.kea.statistic(name).unwrap_or(-1)
+    }
+
+    /// What a failed wait should show: aae's counters and log lines.
+    fn diagnostics(&self) -> String {
+        let aae: Vec<_> = self
+            .kea
+            .statistics()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("aae."))
+            .collect();
+        let log = self.kea.log();
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains("AAE_")).collect();
+        format!("counters: {aae:?}\naae log lines:\n{}", lines.join("\n"))
+    }
+
+    fn redis_ips(&self) -> BTreeSet<String> {
+        self.redis
+            .keys(&format!("{PREFIX}*"))
+            .into_iter()
+            .map(|k| k[PREFIX.len()..].to_owned())
+            .collect()
+    }
+
+    fn stored(&self, ip: &str) -> Option<Value> {
+        let raw = self.redis.get(&format!("{PREFIX}{ip}"))?;
+        Some(serde_json::from_slice(&raw).expect("a JSON lease value"))
+    }
+
+    /// Waits until Redis holds exactly the live leases of Kea's lease file,
+    /// then checks each one's value and TTL. Returns the leases.
+    fn wait_redis_matches_kea(&self) -> Vec<LeaseRow> {
+        let deadline = Instant::now() + SETTLE;
+        let leases = loop {
+            let leases = self.kea.leases();
+            let in_redis = self.redis_ips();
+            if !leases.is_empty() && ips(&leases) == in_redis {
+                break leases;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "Redis does not hold exactly the leases in Kea's lease file:\n\
+                     Kea: {:?}\nRedis: {in_redis:?}\n{}",
+                    ips(&leases),
+                    self.diagnostics()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        for lease in &leases {
+            self.assert_stored(lease);
+        }
+        leases
+    }
+
+    /// `lease` is in Redis with its MAC, and a TTL between the time it has
+    /// left and that plus grace.
+    fn assert_stored(&self, lease: &LeaseRow) {
+        assert_eq!(lease.state, 0, "unexpected lease state: {lease:?}");
+        let value = self
+            .stored(&lease.address)
+            .unwrap_or_else(|| panic!("{} is not in Redis", lease.address));
+        assert_eq!(value["mac"], lease.hwaddr.as_str(), "{lease:?} vs {value}");
+        assert_eq!(value["ip"], lease.address.as_str());
+        assert_eq!(value["node"], NODE);
+        let ttl = self.redis.ttl(&format!("{PREFIX}{}", lease.address));
+        let remaining = lease.expire - now();
+        // A second of slack each side: the clock ticks between Kea's write,
+        // aae's and this check.
+        assert!(
+            (remaining - 1..=remaining + GRACE + 1).contains(&ttl),
+            "{}: TTL {ttl} not within remaining lifetime {remaining} .. + grace {GRACE}",
+            lease.address
+        );
+    }
+
+    /// Waits until ARPwatch's latest notice for every lease in Kea's lease
+    /// file is a `lease_seen` of that lease as it now stands, and for every
+    /// other address it ever heard of a `lease_gone`; then checks every
+    /// field. Returns the leases.
+    fn wait_arpwatch_matches_kea(&self) -> Vec<LeaseRow> {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let leases = self.kea.leases();
+            let last = last_notices(&self.arpwatch);
+            let current = leases.iter().all(|l| {
+                last.get(&l.address).is_some_and(|n| {
+                    n.method == SEEN && n.mac == l.hwaddr && n.expires == utc(l.expire)
+                })
+            });
+            let live = ips(&leases);
+            let ended = last
+                .values()
+                .all(|n| live.contains(&n.ip) || n.method == GONE);
+            if !leases.is_empty() && current && ended {
+                for l in &leases {
+                    assert_seen_matches(&last[&l.address], l);
+                }
+                return leases;
+            }
+            if Instant::now() > deadline {
+                let missing: Vec<_> = leases
+                    .iter()
+                    .filter(|l| {
+                        !last.get(&l.address).is_some_and(|n| {
+                            n.method == SEEN && n.mac == l.hwaddr && n.expires == utc(l.expire)
+                        })
+                    })
+                    .map(|l| (l, last.get(&l.address)))
+                    .collect();
+                let stale: Vec<_> = last
+                    .values()
+                    .filter(|n| !live.contains(&n.ip) && n.method != GONE)
+                    .collect();
+                panic!(
+                    "ARPwatch's latest notices do not match Kea's lease file:\n\
+                     leases without their current lease_seen: {missing:?}\n\
+                     addresses gone from Kea whose last notice is no lease_gone: {stale:?}\n\
+                     {} notices received\n{}",
+                    self.arpwatch.notices().len(),
+                    self.diagnostics()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// perfdhcp against the namespace's Kea, waiting half a second for late
+/// answers.
+fn run_perfdhcp(net: &NetnsPair, args: &[&str]) -> PerfRun {
+    let mut all = args.to_vec();
+    all.extend(["-W", "500000"]);
+    perfdhcp(net, Family::V4, &all)
+}
+
+fn ips(leases: &[LeaseRow]) -> BTreeSet<String> {
+    leases.iter().map(|l| l.address.clone()).collect()
+}
+
+/// The latest notice per address, in the order the stand-in recorded them.
+fn last_notices(arpwatch: &ArpwatchStandin) -> BTreeMap<String, Notice> {
+    arpwatch
+        .notices()
+        .into_iter()
+        .map(|n| (n.ip.clone(), n))
+        .collect()
+}
+
+/// Every field of a `lease_seen` notice against the lease file's row.
+fn assert_seen_matches(n: &Notice, l: &LeaseRow) {
+    assert_eq!(n.method, SEEN, "{n:?}");
+    assert_eq!(n.ip, l.address, "{n:?}");
+    assert_eq!(n.mac, l.hwaddr, "{n:?} vs {l:?}");
+    assert!(
+        n.event == "select" || n.event == "renew",
+        "a granted lease notified as {:?}: {n:?}",
+        n.event
+    );
+    assert_eq!(n.node, NODE, "{n:?}");
+    assert_eq!(n.hostname, l.hostname, "{n:?} vs {l:?}");
+    assert_eq!(n.valid_lifetime, i64::from(l.valid_lifetime), "{n:?}");
+    // The fixture's Kea config has one subnet, id 1.
+    assert_eq!(n.subnet_id, 1, "{n:?}");
+    assert_eq!(
+        n.cltt,
+        utc(l.expire - i64::from(l.valid_lifetime)),
+        "{n:?} vs {l:?}"
+    );
+    assert_eq!(n.expires, utc(l.expire), "{n:?} vs {l:?}");
+}
+
+/// Unix seconds as XML-RPC's `YYYYMMDDTHH:MM:SS` in UTC, worked out here
+/// rather than taken from arpwatch-rpc so the test does not share the code
+/// it checks.
+fn utc(secs: i64) -> String {
+    let (mut days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let mut year = 1970;
+    while days >= if leap(year) { 366 } else { 365 } {
+        days -= if leap(year) { 366 } else { 365 };
+        year += 1;
+    }
+    let feb = if leap(year) { 29 } else { 28 };
+    let mut month = 1;
+    for len in [31, feb, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] {
+        if days < len {
+            break;
+        }
+        days -= len;
+        month += 1;
+    }
+    format!(
+        "{year:04}{month:02}{:02}T{:02}:{:02}:{:02}",
+        days + 1,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Asserts perfdhcp got an answer to every packet of `exchange` it sent.
+fn assert_all_answered(run: &PerfRun, exchange: &str) -> u64 {
+    let (sent, received, drops) = run
+        .exchange(exchange)
+        .unwrap_or_else(|| panic!("no {exchange} statistics in:\n{}", run.stdout()));
+    assert!(
+        sent > 0 && received == sent && drops == 0,
+        "{exchange}: sent {sent}, received {received}, drops {drops}:\n{}",
+        run.stdout()
+    );
+    received
+}
+
+#[test]
+fn utc_formats_like_xmlrpc() {
+    assert_eq!(utc(0), "19700101T00:00:00");
+    // 2024-02-29 12:34:56 UTC: a leap day.
+    assert_eq!(utc(1_709_210_096), "20240229T12:34:56");
+    assert_eq!(utc(1_798_761_599), "20261231T23:59:59");
+}
+
+/// DISCOVER-only clients never reach ARPwatch; every granted or renewed
+/// lease reaches both Redis and ARPwatch with the lease file's fields.
+#[test]
+fn every_lease_reaches_redis_and_arpwatch_and_offers_reach_neither() {
+    let chain = Chain::start(ArpwatchStandin::start(), false);
+    // Offers only, from MACs no later client has. perfdhcp 2.2 refuses -W
+    // with -i, so this run is built by hand.
+    let offers = perfdhcp(
+        &chain.net,
+        Family::V4,
+        &[
+            "-i",
+            "-b",
+            "mac=02:00:00:aa:00:00",
+            "-R",
+            "20",
+            "-n",
+            "20",
+            "-r",
+            "100",
+        ],
+    );
+    let (_, offered, _) = offers
+        .exchange("DISCOVER-OFFER")
+        .unwrap_or_else(|| panic!("no DISCOVER-OFFER stats:\n{}", offers.stdout()));
+    assert!(offered > 0, "no OFFER:\n{}", offers.stdout());
+    // 30 clients for 2 s at 40 DORA/s, renewing at 10/s (REQUEST with
+    // ciaddr): both kinds of grant.
+    chain
+        .perfdhcp(&["-R", "30", "-r", "40", "-f", "10", "-p", "2"])
+        .assert_served("REQUEST-ACK");
+
+    let leases = chain.wait_redis_matches_kea();
+    assert!(leases.len() > 10, "only {} leases", leases.len());
+    chain.wait_arpwatch_matches_kea();
+
+    let notices = chain.arpwatch.notices();
+    let by_ip: BTreeMap<&str, &LeaseRow> = leases.iter().map(|l| (l.address.as_str(), l)).collect();
+    for n in &notices {
+        assert_eq!(n.method, SEEN, "nothing ended a lease: {n:?}");
+        assert!(
+            !n.mac.starts_with("02:00:00:aa:"),
+            "an offer was notified: {n:?}"
+        );
+        let l = by_ip
+            .get(n.ip.as_str())
+            .unwrap_or_else(|| panic!("a notice for an address Kea never leased: {n:?}"));
+        assert_eq!(n.mac, l.hwaddr, "{n:?}");
+    }
+    let events: BTreeSet<&str> = notices.iter().map(|n| n.event.as_str()).collect();
+    assert_eq!(
+        events,
+        BTreeSet::from(["renew", "select"]),
+        "perfdhcp both selected and renewed"
+    );
+    // At most one notice per ACK: coalescing may merge two of one address.
+    let acks = chain.stat("pkt4-ack-sent");
+    assert!(
+        notices.len() as i64 <= acks,
+        "{} notices for {acks} ACKs",
+        notices.len()
+    );
+    assert!(chain.arpwatch.multicalls().is_empty());
+    eprintln!(
+        "{} leases, {} notices, {acks} ACKs, {offered} offers to DISCOVER-only clients",
+        leases.len(),
+        notices.len()
+    );
+}
+
+/// A RELEASE deletes the key and tells ARPwatch `lease_gone` / "release".
+#[test]
+fn a_release_removes_the_key_and_sends_lease_gone() {
+    let chain = Chain::start(ArpwatchStandin::start(), false);
+    // 30 clients for 2 s at 40 DORA/s, releasing at 20/s: leases come and
+    // go, and some addresses are granted again after their release.
+    let run = chain.perfdhcp(&["-R", "30", "-r", "40", "-F", "20", "-p", "2"]);
+    run.assert_served("REQUEST-ACK");
+    let (released, _, _) = run
+        .exchange("RELEASE")
+        .unwrap_or_else(|| panic!("no RELEASE stats:\n{}", run.stdout()));
+    assert!(released > 0, "perfdhcp sent no RELEASE:\n{}", run.stdout());
+
+    let leases = chain.wait_redis_matches_kea();
+    chain.wait_arpwatch_matches_kea();
+    let live = ips(&leases);
+    let notices = chain.arpwatch.notices();
+    let gone: Vec<&Notice> = notices.iter().filter(|n| n.method == GONE).collect();
+    assert!(
+        !gone.is_empty(),
+        "{released} RELEASEs and no lease_gone; {} notices\n{}",
+        notices.len(),
+        chain.diagnostics()
+    );
+    for n in &gone {
+        assert_eq!(n.event, "release", "{n:?}");
+        assert_eq!(n.node, NODE, "{n:?}");
+        assert_eq!(n.subnet_id, 1, "{n:?}");
+        // The lease that ended: the same client's as the notice before it.
+        let before = notices
+            .iter()
+            .take_while(|m| !std::ptr::eq(*m, *n))
+            .filter(|m| m.ip == n.ip)
+            .last()
+            .unwrap_or_else(|| panic!("lease_gone without a lease_seen before it: {n:?}"));
+        assert_eq!(n.mac, before.mac, "{n:?} after {before:?}");
+    }
+    // Addresses released and not granted again: no key, and ARPwatch's last
+    // word on them is the release.
+    let ended: Vec<Notice> = last_notices(&chain.arpwatch)
+        .into_values()
+        .filter(|n| !live.contains(&n.ip))
+        .collect();
+    assert!(
+        !ended.is_empty(),
+        "every released address was granted again: nothing shows a key removed"
+    );
+    for n in &ended {
+        assert_eq!(
+            (n.method.as_str(), n.event.as_str()),
+            (GONE, "release"),
+            "{n:?}"
+        );
+        assert!(chain.stored(&n.ip).is_none(), "{} is still in Redis", n.ip);
+    }
+    eprintln!(
+        "{released} RELEASEs, {} lease_gone, {} addresses left released, {} leases",
+        gone.len(),
+        ended.len(),
+        leases.len()
+    );
+}
+
+/// Redis killed in the middle of a burst and back (empty) after it: Kea
+/// answers every client meanwhile, and every lease granted while Redis was
+/// down is in Redis afterwards, in its final state.
+#[test]
+fn redis_down_during_a_burst_loses_no_lease() {
+    let mut chain = Chain::start(ArpwatchStandin::start(), false);
+    let (run, down_since) = std::thread::scope(|s| {
+        // 150 clients for 3 s at 50 DORA/s, renewing at 10/s.
+        let net = &chain.net;
+        let burst =
+            s.spawn(move || run_perfdhcp(net, &["-R", "150", "-r", "50", "-f", "10", "-p", "3"]));
+        wait_for("the burst's first leases in Redis", SETTLE, || {
+            (chain.redis_ips().len() >= 5).then_some(())
+        });
+        chain.redis.stop();
+        let down_since = now();
+        let acks = chain.stat("pkt4-ack-sent");
+        wait_for("Kea to grant leases with Redis down", SETTLE, || {
+            // Kea publishes statistics as it sends; aae's once a second.
+            (chain.stat("pkt4-ack-sent") >= acks + 20 && chain.stat("aae.events-retried") > 0)
+                .then_some(())
+        });
+        let run = burst.join().expect("perfdhcp thread");
+        (run, down_since)
+    });
+    // Whatever was still pending is retried, not dropped, while Redis is
+    // away.
+    assert_eq!(
+        chain.stat("aae.events-dropped"),
+        0,
+        "{}",
+        chain.diagnostics()
+    );
+    chain.redis.restart();
+
+    // Served throughout: perfdhcp got every answer it asked for.
+    assert_all_answered(&run, "DISCOVER-OFFER");
+    assert_all_answered(&run, "REQUEST-ACK");
+
+    // Redis came back empty, so what aae wrote before the outage is gone;
+    // every lease Kea granted (or renewed) after the kill must be back. A
+    // lease whose cltt is the kill's second may have been written just
+    // before it.
+    let after: Vec<LeaseRow> = chain
+        .kea
+        .leases()
+        .into_iter()
+        .filter(|l| l.expire - i64::from(l.valid_lifetime) > down_since)
+        .collect();
+    assert!(
+        after.len() >= 10,
+        "only {} leases granted while Redis was down",
+        after.len()
+    );
+    let want = ips(&after);
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let in_redis = chain.redis_ips();
+        if want.is_subset(&in_redis) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "leases granted while Redis was down are missing from it: {:?}\n{}",
+            want.difference(&in_redis).collect::<Vec<_>>(),
+            chain.diagnostics()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let all = ips(&chain.kea.leases());
+    let in_redis = chain.redis_ips();
+    assert!(
+        in_redis.is_subset(&all),
+        "Redis holds addresses Kea never leased"
+    );
+    for l in chain
+        .kea
+        .leases()
+        .iter()
+        .filter(|l| in_redis.contains(&l.address))
+    {
+        chain.assert_stored(l);
+    }
+    // Redis's outage did not hold ARPwatch back.
+    chain.wait_arpwatch_matches_kea();
+    eprintln!(
+        "{} leases granted after Redis died, {} in all, {} in Redis",
+        after.len(),
+        all.len(),
+        in_redis.len()
+    );
+}
+
+/// ARPwatch refusing connections through a burst: Kea answers every client,
+/// aae's backlog never exceeds the number of distinct addresses, Redis is
+/// not held back, and once ARPwatch listens it hears every address's final
+/// state.
+#[test]
+fn arpwatch_not_listening_during_a_burst_then_up_gets_every_final_state() {
+    let mut chain = Chain::start(ArpwatchStandin::not_listening(), false);
+    let (run, max_backlog) = std::thread::scope(|s| {
+        // 100 clients for 3 s at 50 DORA/s, renewing at 20/s: several
+        // states per address, which must coalesce.
+        let net = &chain.net;
+        let burst =
+            s.spawn(move || run_perfdhcp(net, &["-R", "100", "-r", "50", "-f", "20", "-p", "3"]));
+        let mut max_backlog = 0;
+        while !burst.is_finished() {
+            max_backlog = max_backlog.max(chain.stat("aae.backlog"));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (burst.join().expect("perfdhcp thread"), max_backlog)
+    });
+    assert_all_answered(&run, "DISCOVER-OFFER");
+    assert_all_answered(&run, "REQUEST-ACK");
+    let leases = chain.wait_redis_matches_kea();
+    // The statistics are published once a second: see the last of the burst.
+    let backlog = wait_for("aae.backlog to show the burst", SETTLE, || {
+        let b = chain.stat("aae.backlog");
+        (b > 0).then_some(b)
+    });
+    let distinct = leases.len() as i64;
+    let max_backlog = max_backlog.max(backlog);
+    assert!(
+        max_backlog <= distinct,
+        "backlog {max_backlog} exceeds the {distinct} distinct addresses\n{}",
+        chain.diagnostics()
+    );
+    assert!(chain.arpwatch.notices().is_empty());
+    assert_eq!(
+        chain.stat("aae.events-dropped"),
+        0,
+        "{}",
+        chain.diagnostics()
+    );
+
+    chain.arpwatch.restart();
+    let settled = chain.wait_arpwatch_matches_kea();
+    assert_eq!(
+        ips(&settled),
+        ips(&leases),
+        "Kea granted leases after the burst"
+    );
+    wait_for("aae.backlog to empty", SETTLE, || {
+        (chain.stat("aae.backlog") == 0).then_some(())
+    });
+    // Coalesced: at most one notice per address came out of the outage.
+    let notices = chain.arpwatch.notices();
+    assert!(
+        notices.len() <= leases.len(),
+        "{} notices for {} addresses",
+        notices.len(),
+        leases.len()
+    );
+    eprintln!(
+        "{} addresses, backlog at most {max_backlog}, {} notices once up",
+        leases.len(),
+        notices.len()
+    );
+}
+
+/// With `arpwatch-multicall` the same exchange arrives in
+/// `system.multicall` batches, and complete.
+#[test]
+fn multicall_batches_carry_every_notice() {
+    let chain = Chain::start(ArpwatchStandin::start(), true);
+    chain
+        .perfdhcp(&["-R", "100", "-r", "200", "-f", "20", "-p", "2"])
+        .assert_served("REQUEST-ACK");
+    let leases = chain.wait_redis_matches_kea();
+    assert!(leases.len() > 10, "only {} leases", leases.len());
+    chain.wait_arpwatch_matches_kea();
+    let notices = chain.arpwatch.notices();
+    let batches = chain.arpwatch.multicalls();
+    assert_eq!(
+        batches.iter().sum::<usize>(),
+        notices.len(),
+        "notices outside a multicall; batches {batches:?}"
+    );
+    assert!(
+        batches.iter().any(|&b| b > 1),
+        "no batch of more than one call: {batches:?}"
+    );
+    eprintln!("{} notices in batches {batches:?}", notices.len());
+}
