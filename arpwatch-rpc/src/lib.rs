@@ -4,6 +4,7 @@
 //! This crate knows nothing of Kea, warp or the process it runs in. The wire
 //! protocol it implements is specified in `docs/protocol.md`.
 
+#[cfg(feature = "client")]
 pub mod client;
 pub mod contract;
 pub mod fault_code;
