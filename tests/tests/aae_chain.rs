@@ -331,6 +331,27 @@ fn every_lease_reaches_redis_and_arpwatch_and_offers_reach_neither() {
         .exchange("DISCOVER-OFFER")
         .unwrap_or_else(|| panic!("no DISCOVER-OFFER stats:\n{}", offers.stdout()));
     assert!(offered > 0, "no OFFER:\n{}", offers.stdout());
+    // One client's DORAs as a marker: the offers' callouts ran before Kea
+    // answered them, and so before the marker's. Once the marker arrived,
+    // an exported offer would show as a second key or notice. (perfdhcp
+    // counts the last ACK of a run as dropped, hence more than one DORA.)
+    run_perfdhcp(
+        &chain.net,
+        &["-b", "mac=02:00:00:00:99:01", "-r", "10", "-n", "3"],
+    )
+    .assert_served("REQUEST-ACK");
+    let marker = chain.wait_arpwatch_matches_kea();
+    assert_eq!(marker.len(), 1, "{marker:?}");
+    assert_eq!(chain.wait_redis_matches_kea(), marker);
+    assert!(
+        chain
+            .arpwatch
+            .notices()
+            .iter()
+            .all(|n| n.ip == marker[0].address),
+        "an offer reached ARPwatch: {:?}",
+        chain.arpwatch.notices()
+    );
     // 30 clients for 2 s at 40 DORA/s, renewing at 10/s (REQUEST with
     // ciaddr): both kinds of grant.
     chain
