@@ -81,6 +81,7 @@ pub struct Exporter {
     /// Worker indices as they end. In a `Mutex` only so the `Exporter` is
     /// `Sync` (Kea's packet threads share it); `stop` has `&mut` and never locks.
     done: Mutex<mpsc::Receiver<usize>>,
+    redis_watch: Arc<redis_sink::RedisWatch>,
 }
 
 /// What `Drop` allows when `stop` was not called.
@@ -112,14 +113,16 @@ impl Exporter {
             phase,
             threads: Vec::with_capacity(config.workers),
             done: Mutex::new(done),
+            redis_watch: Arc::default(),
         };
         for index in 0..config.workers.max(1) {
             let name = format!("aae-worker-{index}");
-            let redis =
-                redis_sink::RedisSink::new(&config).map_err(|source| EngineError::RedisUrl {
+            let redis = redis_sink::RedisSink::new(&config, exporter.redis_watch.clone()).map_err(
+                |source| EngineError::RedisUrl {
                     url: config.redis_url.clone(),
                     source,
-                })?;
+                },
+            )?;
             let arpwatch = match &config.arpwatch_url {
                 None => None,
                 Some(url) => Some(
@@ -159,6 +162,13 @@ impl Exporter {
     /// (see [`Export::notify_arpwatch`]).
     pub fn submit(&self, export: Export) {
         self.shared.queue.push(export.lease, export.notify_arpwatch);
+    }
+
+    /// True once after the workers found a different Redis server instance
+    /// than before (it restarted, maybe empty): the caller should submit
+    /// every current lease again, as at load. Cheap; call it periodically.
+    pub fn take_resync_request(&self) -> bool {
+        self.redis_watch.take_resync_request()
     }
 
     /// Counts an event the border could not turn into an [`Export`] (a

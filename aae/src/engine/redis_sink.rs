@@ -1,7 +1,8 @@
 //! Writes leases to Redis: one pipeline of `SET … EX` / `SET` / `DEL` per
 //! batch, in lease-model's schema, so aai reads exactly what was written.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lease_model::{Lease, LeaseRecord, RedisSchema, RedisWrite};
@@ -16,9 +17,50 @@ use crate::messages::{AAE_LEASE_EXPIRED, emit};
 /// One pipeline; a few hundred small SETs are a millisecond for a local Redis.
 const BATCH: usize = 256;
 
+/// Which Redis server instance the workers last wrote to, shared by every
+/// worker's connection. A Redis that restarted may have come back empty (no
+/// persistence, or a replaced machine); its `run_id` changes on every start,
+/// so a new one means "rewrite every current lease", which only the Kea
+/// border can do (it owns the lease database): it asks with
+/// [`RedisWatch::take_resync_request`].
+#[derive(Default)]
+pub(crate) struct RedisWatch {
+    run_id: Mutex<Option<String>>,
+    resync: AtomicBool,
+}
+
+impl RedisWatch {
+    /// Records the `run_id` a fresh connection reports. The first one seen is
+    /// the baseline (the load-time resync covers it); a different one later
+    /// requests a resync, once, however many workers reconnect.
+    fn saw(&self, run_id: &str) {
+        let mut known = self.run_id.lock().unwrap_or_else(|e| e.into_inner());
+        match known.as_deref() {
+            Some(id) if id == run_id => {}
+            Some(_) => {
+                *known = Some(run_id.to_owned());
+                self.resync.store(true, Ordering::Release);
+            }
+            None => *known = Some(run_id.to_owned()),
+        }
+    }
+
+    pub fn take_resync_request(&self) -> bool {
+        self.resync.swap(false, Ordering::Acquire)
+    }
+}
+
+/// The `run_id` line of `INFO server`.
+fn run_id(info: &str) -> Option<&str> {
+    info.lines()
+        .find_map(|l| l.strip_prefix("run_id:"))
+        .map(str::trim)
+}
+
 pub(crate) struct RedisSink {
     client: redis::Client,
     conn: Option<MultiplexedConnection>,
+    watch: Arc<RedisWatch>,
     schema: RedisSchema,
     node: String,
     timeout: Duration,
@@ -27,10 +69,11 @@ pub(crate) struct RedisSink {
 impl RedisSink {
     /// Checks the URL only; connecting happens on the first send, so a Redis
     /// that is down at load does not stop Kea from starting.
-    pub fn new(config: &Config) -> Result<RedisSink, redis::RedisError> {
+    pub fn new(config: &Config, watch: Arc<RedisWatch>) -> Result<RedisSink, redis::RedisError> {
         Ok(RedisSink {
             client: redis::Client::open(config.redis_url.as_str())?,
             conn: None,
+            watch,
             schema: config.schema(),
             node: config.node_name.clone(),
             timeout: config.redis_timeout,
@@ -52,6 +95,15 @@ impl RedisSink {
             .await
             .map_err(|_| format!("connecting timed out after {:?}", self.timeout * 2))?
             .map_err(|e| format!("cannot connect: {e}"))?;
+            let mut conn = conn;
+            let info: String = redis::cmd("INFO")
+                .arg("server")
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| format!("INFO server failed: {e}"))?;
+            if let Some(id) = run_id(&info) {
+                self.watch.saw(id);
+            }
             self.conn = Some(conn);
         }
         Ok(self.conn.as_mut().expect("just connected"))
@@ -159,4 +211,29 @@ fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_run_id_requests_one_resync() {
+        let w = RedisWatch::default();
+        w.saw("a");
+        assert!(
+            !w.take_resync_request(),
+            "the first server seen is the baseline"
+        );
+        w.saw("a");
+        assert!(!w.take_resync_request());
+        w.saw("b");
+        w.saw("b");
+        assert!(w.take_resync_request());
+        assert!(!w.take_resync_request(), "taken once");
+        assert_eq!(
+            run_id("# Server\r\nredis_version:7.0.15\r\nrun_id:abc123\r\n"),
+            Some("abc123")
+        );
+    }
 }

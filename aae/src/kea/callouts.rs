@@ -11,7 +11,7 @@ use super::{no_unwind, stats};
 use crate::messages::{self, emit};
 use lease_model::{Hostname, HwAddr, Lease, LeaseEvent};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -152,27 +152,38 @@ pub(super) fn on_lease(origin: Origin, v: &LeaseView<'_>) {
 
 /// `dhcp4_srv_configured` / `dhcp6_srv_configured`: the lease database and
 /// Kea's timers are ready now (they are not in `load`).
+/// The family (4 or 6) of the server that configured us, for resyncs the
+/// stats tick starts later.
+static SERVER_FAMILY: AtomicU8 = AtomicU8::new(0);
+
 pub(super) fn on_server_configured(family: u8) {
     no_unwind("server configured", (), || {
         if exporter().is_none() {
             return;
         }
-        RESYNC_SUBMITTED.store(0, Ordering::Relaxed);
-        match resync_leases(family) {
-            Ok(total) => emit(
-                messages::AAE_RESYNC,
-                format_args!(
-                    "resync: {} of {total} leases in Kea's lease database submitted",
-                    RESYNC_SUBMITTED.load(Ordering::Relaxed)
-                ),
-            ),
-            Err(e) => emit(
-                messages::AAE_RESYNC_FAILED,
-                format_args!("resync: reading Kea's lease database failed: {e}"),
-            ),
-        }
+        SERVER_FAMILY.store(family, Ordering::Relaxed);
+        resync(family, "after (re)configuration");
         stats::start();
     })
+}
+
+/// Submits every current lease of Kea's lease database (to Redis only).
+/// Main thread only: Kea's lease manager is not ours to touch elsewhere.
+fn resync(family: u8, why: &str) {
+    RESYNC_SUBMITTED.store(0, Ordering::Relaxed);
+    match resync_leases(family) {
+        Ok(total) => emit(
+            messages::AAE_RESYNC,
+            format_args!(
+                "resync {why}: {} of {total} leases in Kea's lease database submitted",
+                RESYNC_SUBMITTED.load(Ordering::Relaxed)
+            ),
+        ),
+        Err(e) => emit(
+            messages::AAE_RESYNC_FAILED,
+            format_args!("resync {why}: reading Kea's lease database failed: {e}"),
+        ),
+    }
 }
 
 /// Unix second of the last callout-error line, so a failing callout on every
@@ -196,8 +207,18 @@ pub(super) fn on_callout_error(hook: &str, what: &[u8]) {
     })
 }
 
+/// Kea's 1 s timer on its main thread: publish the counters, and rewrite
+/// every lease if the workers found Redis restarted (it may be empty). The
+/// guard is dropped before the walk, which calls back into `on_lease`.
 pub(super) fn publish_stats() {
-    no_unwind("publishing statistics", (), stats::publish)
+    no_unwind("publishing statistics", (), || {
+        stats::publish();
+        let wanted = exporter().as_ref().is_some_and(|e| e.take_resync_request());
+        let family = SERVER_FAMILY.load(Ordering::Relaxed);
+        if wanted && family != 0 {
+            resync(family, "after Redis restarted");
+        }
+    })
 }
 
 #[cfg(test)]
