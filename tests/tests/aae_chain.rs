@@ -8,14 +8,14 @@
 //! `CARGO_TARGET_DIR`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use system_tests::arpwatch::{ArpwatchStandin, Notice};
 use system_tests::kea::{Family, Kea, KeaConfig, LeaseRow, PerfRun, aae_library, perfdhcp};
 use system_tests::netns::{NetnsPair, PortForward};
 use system_tests::redis::RedisServer;
-use system_tests::wait_for;
+use system_tests::{poll_until, wait_for};
 
 const PREFIX: &str = "aae:lease:";
 const GRACE: i64 = 120;
@@ -115,23 +115,19 @@ impl Chain {
     /// Waits until Redis holds exactly the live leases of Kea's lease file,
     /// then checks each one's value and TTL. Returns the leases.
     fn wait_redis_matches_kea(&self) -> Vec<LeaseRow> {
-        let deadline = Instant::now() + SETTLE;
-        let leases = loop {
+        let leases = poll_until(SETTLE, || {
             let leases = self.kea.leases();
-            let in_redis = self.redis_ips();
-            if !leases.is_empty() && ips(&leases) == in_redis {
-                break leases;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "Redis does not hold exactly the leases in Kea's lease file:\n\
-                     Kea: {:?}\nRedis: {in_redis:?}\n{}",
-                    ips(&leases),
-                    self.diagnostics()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
+            (!leases.is_empty() && ips(&leases) == self.redis_ips()).then_some(leases)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "Redis does not hold exactly the leases in Kea's lease file:\n\
+                 Kea: {:?}\nRedis: {:?}\n{}",
+                ips(&self.kea.leases()),
+                self.redis_ips(),
+                self.diagnostics()
+            )
+        });
         for lease in &leases {
             self.assert_stored(lease);
         }
@@ -164,50 +160,48 @@ impl Chain {
     /// other address it ever heard of a `lease_gone`; then checks every
     /// field. Returns the leases.
     fn wait_arpwatch_matches_kea(&self) -> Vec<LeaseRow> {
-        let deadline = Instant::now() + SETTLE;
-        loop {
+        // Leases whose latest notice is not a lease_seen of them as they
+        // stand now, and addresses Kea no longer leases whose latest notice
+        // is not a lease_gone.
+        let mismatches = || {
             let leases = self.kea.leases();
             let last = last_notices(&self.arpwatch);
-            let current = leases.iter().all(|l| {
-                last.get(&l.address).is_some_and(|n| {
-                    n.method == SEEN && n.mac == l.hwaddr && n.expires == utc(l.expire)
-                })
-            });
             let live = ips(&leases);
-            let ended = last
-                .values()
-                .all(|n| live.contains(&n.ip) || n.method == GONE);
-            if !leases.is_empty() && current && ended {
-                for l in &leases {
-                    assert_seen_matches(&last[&l.address], l);
-                }
-                return leases;
-            }
-            if Instant::now() > deadline {
-                let missing: Vec<_> = leases
-                    .iter()
-                    .filter(|l| {
-                        !last.get(&l.address).is_some_and(|n| {
-                            n.method == SEEN && n.mac == l.hwaddr && n.expires == utc(l.expire)
-                        })
+            let missing: Vec<_> = leases
+                .iter()
+                .filter(|l| {
+                    !last.get(&l.address).is_some_and(|n| {
+                        n.method == SEEN && n.mac == l.hwaddr && n.expires == utc(l.expire)
                     })
-                    .map(|l| (l, last.get(&l.address)))
-                    .collect();
-                let stale: Vec<_> = last
-                    .values()
-                    .filter(|n| !live.contains(&n.ip) && n.method != GONE)
-                    .collect();
-                panic!(
-                    "ARPwatch's latest notices do not match Kea's lease file:\n\
-                     leases without their current lease_seen: {missing:?}\n\
-                     addresses gone from Kea whose last notice is no lease_gone: {stale:?}\n\
-                     {} notices received\n{}",
-                    self.arpwatch.notices().len(),
-                    self.diagnostics()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
+                })
+                .map(|l| (l.clone(), last.get(&l.address).cloned()))
+                .collect();
+            let stale: Vec<_> = last
+                .values()
+                .filter(|n| !live.contains(&n.ip) && n.method != GONE)
+                .cloned()
+                .collect();
+            (leases, last, missing, stale)
+        };
+        let matched = poll_until(SETTLE, || {
+            let (leases, last, missing, stale) = mismatches();
+            (!leases.is_empty() && missing.is_empty() && stale.is_empty()).then_some((leases, last))
+        });
+        let Some((leases, last)) = matched else {
+            let (_, _, missing, stale) = mismatches();
+            panic!(
+                "ARPwatch's latest notices do not match Kea's lease file:\n\
+                 leases without their current lease_seen: {missing:?}\n\
+                 addresses gone from Kea whose last notice is no lease_gone: {stale:?}\n\
+                 {} notices received\n{}",
+                self.arpwatch.notices().len(),
+                self.diagnostics()
+            );
+        };
+        for l in &leases {
+            assert_seen_matches(&last[&l.address], l);
         }
+        leases
     }
 }
 
@@ -548,19 +542,12 @@ fn redis_down_during_a_burst_loses_no_lease() {
         "only {after} leases granted while Redis was down"
     );
     let want = ips(&chain.kea.leases());
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        let in_redis = chain.redis_ips();
-        if want.is_subset(&in_redis) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
+    if poll_until(SETTLE, || want.is_subset(&chain.redis_ips()).then_some(())).is_none() {
+        panic!(
             "leases Kea holds are missing from the restarted Redis: {:?}\n{}",
-            want.difference(&in_redis).collect::<Vec<_>>(),
+            want.difference(&chain.redis_ips()).collect::<Vec<_>>(),
             chain.diagnostics()
         );
-        std::thread::sleep(Duration::from_millis(50));
     }
     let all = ips(&chain.kea.leases());
     let in_redis = chain.redis_ips();

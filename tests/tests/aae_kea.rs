@@ -6,13 +6,13 @@
 //! `CARGO_TARGET_DIR`).
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use system_tests::kea::{Family, Kea, KeaConfig, LeaseRow, aae_library, perfdhcp};
 use system_tests::netns::NetnsPair;
 use system_tests::redis::RedisServer;
-use system_tests::wait_for;
+use system_tests::{poll_until, wait_for};
 
 const PREFIX: &str = "aae:lease:";
 const GRACE: i64 = 120;
@@ -92,32 +92,28 @@ fn lease_ips(leases: &[LeaseRow]) -> BTreeSet<String> {
 /// Waits until Redis holds exactly the live leases of Kea's lease file, then
 /// checks each one's MAC and TTL. Returns the leases.
 fn assert_redis_matches_kea(kea: &Kea, redis: &RedisServer) -> Vec<LeaseRow> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let leases = loop {
+    let leases = poll_until(Duration::from_secs(15), || {
         let leases = kea.leases();
-        let in_redis = redis_ips(redis);
-        if !leases.is_empty() && lease_ips(&leases) == in_redis {
-            break leases;
-        }
-        if Instant::now() > deadline {
-            let aae: Vec<_> = kea
-                .statistics()
-                .into_iter()
-                .filter(|(k, _)| k.starts_with("aae."))
-                .collect();
-            panic!(
-                "Redis does not hold exactly the leases in Kea's lease file:\n\
-                 Kea: {:?}\nRedis: {in_redis:?}\ncounters: {aae:?}\naae log lines:\n{}",
-                lease_ips(&leases),
-                kea.log()
-                    .lines()
-                    .filter(|l| l.contains("AAE_"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+        (!leases.is_empty() && lease_ips(&leases) == redis_ips(redis)).then_some(leases)
+    })
+    .unwrap_or_else(|| {
+        let aae: Vec<_> = kea
+            .statistics()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("aae."))
+            .collect();
+        panic!(
+            "Redis does not hold exactly the leases in Kea's lease file:\n\
+                 Kea: {:?}\nRedis: {:?}\ncounters: {aae:?}\naae log lines:\n{}",
+            lease_ips(&kea.leases()),
+            redis_ips(redis),
+            kea.log()
+                .lines()
+                .filter(|l| l.contains("AAE_"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    });
     for lease in &leases {
         assert_eq!(lease.state, 0, "unexpected lease state: {lease:?}");
         let value = stored(redis, &lease.address)
