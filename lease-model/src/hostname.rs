@@ -7,25 +7,57 @@ use std::fmt;
 /// XML-RPC wire: valid, printable UTF-8 passes unchanged; a backslash becomes
 /// `\\`; every other byte (invalid UTF-8, control characters, which XML 1.0
 /// cannot carry) becomes `\xNN`. [`Hostname::from_text`] reverses it exactly.
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct Hostname(Vec<u8>);
+///
+/// Up to [`Hostname::INLINE`] bytes are kept in the value itself, so that a
+/// lease with an ordinary hostname is built, queued and copied without a
+/// heap allocation (aae builds one on Kea's packet thread for every lease);
+/// a longer one (DHCP allows 255) goes to the heap.
+#[derive(Clone)]
+pub struct Hostname(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Inline {
+        len: u8,
+        bytes: [u8; Hostname::INLINE],
+    },
+    Heap(Box<[u8]>),
+}
 
 impl Hostname {
-    pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> Self {
-        Hostname(bytes.into())
+    /// The longest hostname held without a heap allocation: what makes
+    /// `Hostname` 64 bytes.
+    pub const INLINE: usize = 62;
+
+    pub fn from_bytes(bytes: impl AsRef<[u8]>) -> Self {
+        let bytes = bytes.as_ref();
+        if bytes.len() <= Self::INLINE {
+            let mut inline = [0; Self::INLINE];
+            inline[..bytes.len()].copy_from_slice(bytes);
+            Hostname(Repr::Inline {
+                len: bytes.len() as u8,
+                bytes: inline,
+            })
+        } else {
+            Hostname(Repr::Heap(bytes.into()))
+        }
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Repr::Heap(b) => b,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.as_bytes().is_empty()
     }
 
     pub fn to_text(&self) -> String {
-        let mut out = String::with_capacity(self.0.len());
-        for chunk in self.0.utf8_chunks() {
+        let bytes = self.as_bytes();
+        let mut out = String::with_capacity(bytes.len());
+        for chunk in bytes.utf8_chunks() {
             for c in chunk.valid().chars() {
                 match c {
                     '\\' => out.push_str("\\\\"),
@@ -65,7 +97,27 @@ impl Hostname {
             out.push(bytes[i]);
             i += 1;
         }
-        Hostname(out)
+        Hostname::from_bytes(out)
+    }
+}
+
+impl Default for Hostname {
+    fn default() -> Self {
+        Hostname::from_bytes([])
+    }
+}
+
+impl PartialEq for Hostname {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Hostname {}
+
+impl std::hash::Hash for Hostname {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state)
     }
 }
 
@@ -103,9 +155,22 @@ mod tests {
         assert_eq!(Hostname::from_bytes("c:\\x41").to_text(), "c:\\\\x41");
     }
 
+    #[test]
+    fn short_ones_are_inline_and_long_ones_whole() {
+        assert_eq!(std::mem::size_of::<Hostname>(), 64);
+        for len in [0, 1, Hostname::INLINE, Hostname::INLINE + 1, 255] {
+            let bytes: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let h = Hostname::from_bytes(&bytes);
+            assert_eq!(h.as_bytes(), &bytes[..]);
+            assert_eq!(matches!(h.0, Repr::Inline { .. }), len <= Hostname::INLINE);
+            assert_eq!(h.clone(), h);
+        }
+        assert_eq!(Hostname::default(), Hostname::from_bytes(""));
+    }
+
     proptest! {
         #[test]
-        fn text_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        fn text_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let h = Hostname::from_bytes(bytes);
             let text = h.to_text();
             prop_assert!(!text.chars().any(char::is_control));
