@@ -91,7 +91,7 @@ impl ArpwatchSink {
         }
     }
 
-    async fn send_multicall(&self, batch: &[Arc<Lease>]) -> Sent {
+    async fn send_multicall(&self, batch: &[Lease]) -> Sent {
         let calls: Vec<MethodCall> = batch.iter().map(|l| self.call_for(l)).collect();
         let responses = match self.client.multicall(&calls).await {
             Ok(r) => r,
@@ -128,7 +128,7 @@ impl ArpwatchSink {
         sent
     }
 
-    async fn send_each(&self, batch: &[Arc<Lease>]) -> Sent {
+    async fn send_each(&self, batch: &[Lease]) -> Sent {
         let mut calls = JoinSet::new();
         for (i, lease) in batch.iter().enumerate() {
             let (client, call) = (self.client.clone(), self.call_for(lease));
@@ -176,7 +176,7 @@ impl SinkIo for ArpwatchSink {
         }
     }
 
-    async fn send(&mut self, batch: &[Arc<Lease>]) -> Sent {
+    async fn send(&mut self, batch: &[Lease]) -> Sent {
         let send = async {
             if self.multicall {
                 self.send_multicall(batch).await

@@ -9,6 +9,7 @@
 mod arpwatch_sink;
 mod counters;
 mod health;
+mod pages;
 mod queue;
 mod redis_sink;
 mod sink;

@@ -15,6 +15,11 @@
 //! - a failed send marks the entry dirty again, and what is retried is the
 //!   newest state, which is what the sink must end up with.
 //!
+//! The backlog's tables live in [`Pages`], not in Kea's heap, so the memory
+//! of a burst is given back once it has drained, and an entry holds its lease
+//! whole (a hostname is inline up to 62 bytes): `push` itself allocates only
+//! when a table grows.
+//!
 //! The map is split into shards, each behind a [`Mutex`] held only for one
 //! insert (by `submit`) or for taking a few entries (by a worker), so Kea's
 //! packet threads rarely meet each other or a worker on the same lock.
@@ -33,13 +38,16 @@
 //! its entry is dirty and not in flight for that sink; an entry exists
 //! exactly while some sink has it dirty or in flight.
 
-use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
+use hashbrown::{DefaultHashBuilder, HashTable};
 use lease_model::Lease;
 use tokio::sync::Notify;
+
+use super::pages::Pages;
 
 /// The sinks, as indices into per-sink arrays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,8 +65,10 @@ const SHARDS: usize = 64;
 /// batch never keeps `submit` waiting for long.
 const TAKE_PER_LOCK: usize = 32;
 
-/// A shard whose table grew past this many slots is reset once it is empty.
-const SHRINK_ABOVE: usize = 256;
+/// A drained shard whose tables take more than this many bytes drops them
+/// (a quiet queue keeps its small ones, rather than allocate on every push):
+/// below the size [`Pages`] maps, so what stays is a little of malloc's.
+const KEEP_AT_MOST: usize = 8 * 1024;
 
 /// What happened to one submitted event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,17 +93,69 @@ pub(crate) enum Outcome {
 }
 
 struct Entry {
-    /// Shared with the workers sending it, so taking an entry copies a
-    /// pointer, not a lease (whose hostname would need an allocation).
-    lease: Arc<Lease>,
+    /// The address's newest state; a worker takes a copy.
+    lease: Lease,
     dirty: [bool; SINKS],
     in_flight: [bool; SINKS],
 }
 
+/// The addresses ready for one sink, oldest first, in [`Pages`] (std's
+/// `VecDeque` cannot take an allocator). Popping advances `head`; the
+/// popped front is cut off once it is the larger half, so the list never
+/// holds more than twice what is waiting.
+struct Ready {
+    items: allocator_api2::vec::Vec<IpAddr, Pages>,
+    head: usize,
+}
+
+impl Default for Ready {
+    fn default() -> Self {
+        Ready {
+            items: allocator_api2::vec::Vec::new_in(Pages),
+            head: 0,
+        }
+    }
+}
+
+impl Ready {
+    fn push(&mut self, ip: IpAddr) {
+        self.items.push(ip);
+    }
+
+    fn pop(&mut self) -> Option<IpAddr> {
+        let ip = *self.items.get(self.head)?;
+        self.head += 1;
+        if self.head == self.items.len() {
+            self.items.clear();
+            self.head = 0;
+        } else if self.head >= 64 && self.head * 2 >= self.items.len() {
+            self.items.drain(..self.head);
+            self.head = 0;
+        }
+        Some(ip)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.items.len() - self.head
+    }
+
+    fn bytes(&self) -> usize {
+        self.items.capacity() * size_of::<IpAddr>()
+    }
+}
+
+/// Entries keyed by `lease.ip`, hashed by the queue's [`Queue::hasher`].
 #[derive(Default)]
 struct Shard {
-    map: HashMap<IpAddr, Entry>,
-    ready: [VecDeque<IpAddr>; SINKS],
+    map: HashTable<Entry, Pages>,
+    ready: [Ready; SINKS],
+}
+
+impl Shard {
+    fn bytes(&self) -> usize {
+        self.map.allocation_size() + self.ready.iter().map(Ready::bytes).sum::<usize>()
+    }
 }
 
 /// One shard with the counters of what was pushed into it, on cache lines
@@ -211,6 +273,9 @@ pub(crate) struct Queue {
     /// Per sink: the shard a worker starts its next scan at, so workers
     /// spread over the shards instead of all fighting for the first.
     cursors: [AtomicUsize; SINKS],
+    /// Seeded at random, so which addresses share a bucket is not for a
+    /// client to choose.
+    hasher: DefaultHashBuilder,
 }
 
 impl Queue {
@@ -222,7 +287,12 @@ impl Queue {
             wakes: Default::default(),
             enabled: [true, arpwatch],
             cursors: Default::default(),
+            hasher: DefaultHashBuilder::default(),
         }
+    }
+
+    fn hash(&self, ip: IpAddr) -> u64 {
+        self.hasher.hash_one(ip)
     }
 
     /// Distinct addresses pending for any sink, in flight included.
@@ -257,10 +327,9 @@ impl Queue {
     pub fn push(&self, lease: Lease, arpwatch: bool) -> Pushed {
         let wanted = [true, arpwatch && self.enabled[Sink::Arpwatch as usize]];
         let ip = lease.ip;
-        // Allocated before the lock is taken, and the state it replaces is
-        // freed after it is released: the critical section never calls malloc
-        // or free, except when a new address makes the map grow.
-        let lease = Arc::new(lease);
+        let hash = self.hash(ip);
+        // The state it replaces is dropped after the lock is released (a long
+        // hostname is a free).
         let mut replaced = None;
         let mut ready_now = [false; SINKS];
         let padded = &self.shards[shard_of(ip)];
@@ -276,7 +345,7 @@ impl Queue {
             };
             bump(&padded.received);
             let Shard { map, ready } = &mut *shard;
-            let pushed = match map.get_mut(&ip) {
+            let pushed = match map.find_mut(hash, |e| e.lease.ip == ip) {
                 Some(e) => {
                     let waiting = e.dirty.iter().any(|d| *d);
                     replaced = Some(std::mem::replace(&mut e.lease, lease));
@@ -284,7 +353,7 @@ impl Queue {
                         if wanted[s] && !e.dirty[s] {
                             e.dirty[s] = true;
                             if !e.in_flight[s] {
-                                ready[s].push_back(ip);
+                                ready[s].push(ip);
                                 ready_now[s] = true;
                             }
                         }
@@ -305,17 +374,18 @@ impl Queue {
                     }
                     for s in 0..SINKS {
                         if wanted[s] {
-                            ready[s].push_back(ip);
+                            ready[s].push(ip);
                             ready_now[s] = true;
                         }
                     }
-                    map.insert(
-                        ip,
+                    map.insert_unique(
+                        hash,
                         Entry {
                             lease,
                             dirty: wanted,
                             in_flight: [false; SINKS],
                         },
+                        |e| self.hash(e.lease.ip),
                     );
                     Pushed::Queued
                 }
@@ -336,10 +406,10 @@ impl Queue {
     }
 
     /// Moves up to `max` ready addresses of `sink` in flight and appends
-    /// their newest leases to `out`. Each must come back through
+    /// copies of their newest leases to `out`. Each must come back through
     /// [`Queue::finish`]. When it takes fewer than `max`, it has locked
     /// every shard (which [`Wake::park`] relies on).
-    pub fn take(&self, sink: Sink, max: usize, out: &mut Vec<Arc<Lease>>) {
+    pub fn take(&self, sink: Sink, max: usize, out: &mut Vec<Lease>) {
         let s = sink as usize;
         let start = self.cursors[s].fetch_add(1, Ordering::Relaxed);
         for i in 0..SHARDS {
@@ -350,10 +420,12 @@ impl Queue {
             let Shard { map, ready } = &mut *shard;
             let want = (max - out.len()).min(TAKE_PER_LOCK);
             for _ in 0..want {
-                let Some(ip) = ready[s].pop_front() else {
+                let Some(ip) = ready[s].pop() else {
                     break;
                 };
-                let e = map.get_mut(&ip).expect("a ready address has an entry");
+                let e = map
+                    .find_mut(self.hash(ip), |e| e.lease.ip == ip)
+                    .expect("a ready address has an entry");
                 e.dirty[s] = false;
                 e.in_flight[s] = true;
                 out.push(e.lease.clone());
@@ -371,26 +443,28 @@ impl Queue {
             let _gone = {
                 let mut shard = lock(&self.shards[shard_of(ip)].shard);
                 let Shard { map, ready } = &mut *shard;
-                let Some(e) = map.get_mut(&ip) else {
+                let hash = self.hash(ip);
+                let Ok(mut found) = map.find_entry(hash, |e| e.lease.ip == ip) else {
                     debug_assert!(false, "finished an address that was not taken");
                     continue;
                 };
+                let e = found.get_mut();
                 e.in_flight[s] = false;
                 if outcome == Outcome::Retry {
                     e.dirty[s] = true;
                 }
                 if e.dirty[s] {
-                    ready[s].push_back(ip);
+                    ready[s].push(ip);
                     None
                 } else if !e.dirty.iter().chain(&e.in_flight).any(|b| *b) {
                     self.len.fetch_sub(1, Ordering::Relaxed);
-                    let gone = map.remove(&ip);
-                    if map.is_empty() && map.capacity() > SHRINK_ABOVE {
-                        // The backlog of an outage is gone: give its memory
-                        // back rather than keep a peak-sized table for good.
+                    let gone = found.remove().0;
+                    if map.is_empty() && shard.bytes() > KEEP_AT_MOST {
+                        // The backlog of a burst is gone: give its pages back
+                        // rather than keep a peak-sized table for good.
                         *shard = Shard::default();
                     }
-                    gone
+                    Some(gone)
                 } else {
                     None
                 }
@@ -445,13 +519,13 @@ mod tests {
         )
     }
 
-    fn take(q: &Queue, sink: Sink, max: usize) -> Vec<Arc<Lease>> {
+    fn take(q: &Queue, sink: Sink, max: usize) -> Vec<Lease> {
         let mut out = Vec::new();
         q.take(sink, max, &mut out);
         out
     }
 
-    fn finish(q: &Queue, sink: Sink, taken: &[Arc<Lease>], outcome: Outcome) {
+    fn finish(q: &Queue, sink: Sink, taken: &[Lease], outcome: Outcome) {
         q.finish(sink, taken.iter().map(|l| (l.ip, outcome)));
     }
 
@@ -599,7 +673,8 @@ mod tests {
         }
         assert_eq!(all, 1000);
         assert_eq!(q.len(), 0);
-        // 1000 addresses over 64 shards never grew one past SHRINK_ABOVE.
+        // A burst of 20 000 addresses grows the tables far beyond what a
+        // drained queue keeps.
         for i in 0..20_000u32 {
             q.push(
                 lease(&std::net::Ipv4Addr::from(0x0b00_0000 + i).to_string(), 1),
@@ -615,7 +690,7 @@ mod tests {
         assert!(peak > 20_000, "{peak}");
         finish(&q, Sink::Redis, &t, Outcome::Done);
         t.clear();
-        let after: usize = q.shards.iter().map(|p| lock(&p.shard).map.capacity()).sum();
-        assert!(after <= SHARDS * SHRINK_ABOVE, "{after}");
+        let after: usize = q.shards.iter().map(|p| lock(&p.shard).bytes()).sum();
+        assert!(after <= SHARDS * KEEP_AT_MOST, "{after}");
     }
 }

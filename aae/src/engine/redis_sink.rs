@@ -117,7 +117,7 @@ impl SinkIo for RedisSink {
         BATCH
     }
 
-    async fn send(&mut self, batch: &[Arc<Lease>]) -> Sent {
+    async fn send(&mut self, batch: &[Lease]) -> Sent {
         // The write is computed now, not at submit time: a lease that waited
         // out an outage gets the TTL it has left, or none once it is dead.
         let now = unix_now();

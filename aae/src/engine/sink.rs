@@ -1,8 +1,6 @@
 //! What a worker needs from a sink: send a batch of leases, say what became
 //! of each.
 
-use std::sync::Arc;
-
 use lease_model::Lease;
 
 use super::queue::{Outcome, Sink};
@@ -40,5 +38,5 @@ pub(crate) trait SinkIo {
     fn batch_size(&self) -> usize;
     /// Sends `batch`; every I/O step is bounded by a timeout, so this
     /// returns even if the peer hangs.
-    async fn send(&mut self, batch: &[Arc<Lease>]) -> Sent;
+    async fn send(&mut self, batch: &[Lease]) -> Sent;
 }
