@@ -12,6 +12,11 @@ pub const DEFAULT_KEY_PREFIX: &str = "aae:lease:";
 /// ARPwatch may act on a lookup a few minutes after the lease it saw ran out.
 pub const DEFAULT_GRACE_SECS: u32 = 300;
 
+/// Where aae's flush markers live, whatever the key prefix: outside the
+/// default one, so `SCAN aae:lease:*` finds leases only. See
+/// [`RedisSchema::marker_key`].
+const MARKER_KEY_HEAD: &str = "aae:marker:";
+
 /// How a deployment lays leases out in Redis: the key prefix and the grace
 /// period added to every expiry. Writer and reader must use the same one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +88,16 @@ impl RedisSchema {
     /// one address names one key.
     pub fn key(&self, ip: IpAddr) -> String {
         format!("{}{}", self.prefix, crate::canonical_ip(ip))
+    }
+
+    /// The flush marker of one running aae instance: `aae:marker:<node>:<instance
+    /// as 16 hex digits>`. Its absence tells that instance that Redis lost its
+    /// keys without restarting (`FLUSHALL`, `FLUSHDB`). It is never a lease
+    /// key, whatever the prefix: its last 17 characters are `:` and 16 hex
+    /// digits, while a lease key ends in a canonical address, whose last
+    /// IPv6 group has at most 4 digits and whose IPv4 form has dots.
+    pub fn marker_key(node: &str, instance: u64) -> String {
+        format!("{MARKER_KEY_HEAD}{node}:{instance:016x}")
     }
 
     /// The TTL a live lease gets at `now`: time left plus grace. `None` inside
@@ -273,7 +288,29 @@ mod tests {
         assert!(matches!(err, Error::InvalidRecord { .. }));
     }
 
+    #[test]
+    fn a_marker_key_names_node_and_instance() {
+        assert_eq!(
+            RedisSchema::marker_key("dhcp-a", 0x3f),
+            "aae:marker:dhcp-a:000000000000003f"
+        );
+    }
+
     proptest! {
+        #[test]
+        fn a_marker_is_never_a_lease_key(node in "[!-~]{1,20}", instance: u64) {
+            // A lease key is any prefix plus a canonical address, so no tail
+            // of the marker may be one.
+            let marker = RedisSchema::marker_key(&node, instance);
+            for (cut, _) in marker.char_indices() {
+                let tail = &marker[cut..];
+                let is_address = tail
+                    .parse::<IpAddr>()
+                    .is_ok_and(|ip| crate::canonical_ip(ip).to_string() == tail);
+                prop_assert!(!is_address, "{marker} ends in the address {tail}");
+            }
+        }
+
         #[test]
         fn ttl_is_bounded_by_lifetime_plus_grace(
             valid in 0u32..u32::MAX,
