@@ -7,6 +7,7 @@
 //! refuses the configuration instead of running half-configured.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -21,6 +22,10 @@ pub const DEFAULT_WORKERS: usize = 2;
 /// a few MiB at most.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
 
+/// Kea's state directory in Debian's packages (`StateDirectory=kea` of
+/// their systemd units; the home of the `_kea` user Kea runs as).
+pub const KEA_STATE_DIR: &str = "/var/lib/kea";
+
 /// Bounds of the numeric parameters, in one place so the error messages and
 /// the checks agree.
 const WORKERS: (u64, u64) = (1, 64);
@@ -29,13 +34,14 @@ const GRACE_SECS: (u64, u64) = (0, 7 * 24 * 3600);
 const ARPWATCH_TIMEOUT_MS: (u64, u64) = (1, 600_000);
 
 /// Every parameter the hook accepts, for the "unknown parameter" message.
-pub const PARAMETERS: [&str; 9] = [
+pub const PARAMETERS: [&str; 10] = [
     "redis-url",
     "key-prefix",
     "grace-period",
     "arpwatch-url",
     "arpwatch-timeout-ms",
     "arpwatch-multicall",
+    "arpwatch-spool",
     "workers",
     "queue-capacity",
     "node-name",
@@ -57,6 +63,9 @@ pub struct Config {
     pub arpwatch_timeout: Duration,
     /// Batch notices into one `system.multicall` request.
     pub arpwatch_multicall: bool,
+    /// Where notices ARPwatch has not confirmed wait from one load to the
+    /// next.
+    pub arpwatch_spool: Spool,
     /// Worker threads (`aae-worker-N`), each doing I/O for both sinks.
     pub workers: usize,
     /// Distinct addresses that may be pending at once; new addresses beyond
@@ -83,6 +92,7 @@ impl Default for Config {
             arpwatch_url: None,
             arpwatch_timeout: DEFAULT_ARPWATCH_TIMEOUT,
             arpwatch_multicall: false,
+            arpwatch_spool: Spool::Default,
             workers: DEFAULT_WORKERS,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             node_name: host_name().unwrap_or_default(),
@@ -90,6 +100,32 @@ impl Default for Config {
             max_backoff: Duration::from_secs(5),
         }
     }
+}
+
+/// The `arpwatch-spool` setting: where the notices still pending for
+/// ARPwatch when the hook is unloaded are written, to be queued again by the
+/// next load (see `engine::spool`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Spool {
+    /// Not given: a file per server family in Kea's state directory
+    /// ([`default_spool_path`]), if that directory is there and writable.
+    /// Only the Kea border knows the family, so it resolves this with
+    /// [`Config::resolve_spool`]; an engine started with it spools nothing.
+    Default,
+    /// `null` or `""`: notices still pending at unload are lost.
+    Off,
+    /// A file whose directory was checked when the parameters were read
+    /// (when `arpwatch-url` is set).
+    At(PathBuf),
+}
+
+/// The spool a server of `family` (4 or 6) uses when `arpwatch-spool` is not
+/// given. Named after Kea's lease file because Debian's AppArmor profiles
+/// let kea-dhcp4 write in its state directory only
+/// `/var/lib/kea/kea-leases4.csv*` (kea-dhcp6: `kea-leases6.csv*`); one per
+/// family, so a DHCPv4 and a DHCPv6 server on one host do not share it.
+pub fn default_spool_path(family: u8) -> PathBuf {
+    Path::new(KEA_STATE_DIR).join(format!("kea-leases{family}.csv.aae-arpwatch-spool"))
 }
 
 /// Why the parameters were refused. The text names the parameter and says
@@ -193,6 +229,9 @@ impl Config {
         if let Some((p, v)) = get("arpwatch-multicall") {
             c.arpwatch_multicall = v.as_bool().ok_or_else(|| invalid(p, "true or false", v))?;
         }
+        if let Some((p, v)) = get("arpwatch-spool") {
+            c.arpwatch_spool = spool(p, v, c.arpwatch_url.is_some())?;
+        }
         if let Some((p, v)) = get("workers") {
             c.workers = integer(p, v, WORKERS, "a number of worker threads")? as usize;
         }
@@ -218,6 +257,35 @@ impl Config {
             None => {}
         }
         Ok(c)
+    }
+
+    /// Turns [`Spool::Default`] into the default file for a server of
+    /// `family` (4 or 6), when ARPwatch is configured. If that file's
+    /// directory is missing or not writable (not Debian's layout, or Kea
+    /// runs elsewhere), the spool is off and the error says why: the
+    /// operator did not ask for this path, so it does not fail the load.
+    pub fn resolve_spool(&mut self, family: u8) -> Result<(), String> {
+        if self.arpwatch_spool != Spool::Default {
+            return Ok(());
+        }
+        if self.arpwatch_url.is_none() {
+            self.arpwatch_spool = Spool::Off;
+            return Ok(());
+        }
+        let path = default_spool_path(family);
+        match crate::engine::spool::check_writable(&path) {
+            Ok(()) => {
+                self.arpwatch_spool = Spool::At(path);
+                Ok(())
+            }
+            Err(why) => {
+                self.arpwatch_spool = Spool::Off;
+                Err(format!(
+                    "the default 'arpwatch-spool' {} cannot be used ({why})",
+                    path.display()
+                ))
+            }
+        }
     }
 
     /// The Redis layout this configuration writes.
@@ -344,6 +412,37 @@ fn http_url(p: &'static str, v: &Value) -> Result<String, ConfigError> {
     Ok(url.to_owned())
 }
 
+/// An absolute file path, or `null` / `""` for no spool. With `check` (an
+/// ARPwatch is configured, so the spool will be used), its directory must
+/// exist and Kea must be able to create files there: a spool that cannot
+/// be written would only be noticed at the unload that needs it.
+fn spool(p: &'static str, v: &Value, check: bool) -> Result<Spool, ConfigError> {
+    const EXPECTED: &str = "an absolute file path in an existing directory Kea can write to, \
+                            or null or \"\" for no spool";
+    let path = match v {
+        Value::Null => return Ok(Spool::Off),
+        Value::String(s) if s.is_empty() => return Ok(Spool::Off),
+        Value::String(s) => Path::new(s),
+        _ => return Err(invalid(p, EXPECTED, v)),
+    };
+    let text = path.as_os_str().to_string_lossy();
+    if !path.is_absolute()
+        || text.ends_with('/')
+        || text.chars().any(char::is_control)
+        || path.file_name().is_none()
+    {
+        return Err(invalid(p, EXPECTED, v));
+    }
+    if check {
+        crate::engine::spool::check_writable(path).map_err(|why| ConfigError::Invalid {
+            parameter: p,
+            expected: EXPECTED.into(),
+            got: format!("{} ({why})", shown(v)),
+        })?;
+    }
+    Ok(Spool::At(path.to_owned()))
+}
+
 fn node_name<'v>(p: &'static str, v: &'v Value) -> Result<&'v str, ConfigError> {
     const EXPECTED: &str = "a non-empty name of at most 255 bytes without whitespace";
     let name = string(p, v, EXPECTED)?;
@@ -382,7 +481,89 @@ mod tests {
             assert_eq!(c.workers, 2);
             assert_eq!(c.queue_capacity, 65_536);
             assert!(!c.arpwatch_multicall);
+            assert_eq!(c.arpwatch_spool, Spool::Default);
             assert_eq!(c.node_name, host_name().unwrap());
+        }
+    }
+
+    /// A directory of its own under the system's temp dir.
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("aae-config-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_spool_is_a_checked_absolute_path_or_off() {
+        let dir = temp_dir("spool");
+        let path = dir.join("aae.spool");
+        let with_arpwatch = |spool: &str| {
+            Config::from_json(&format!(
+                r#"{{"arpwatch-url": "http://127.0.0.1:9/RPC2", "arpwatch-spool": {spool}}}"#
+            ))
+        };
+        let c = with_arpwatch(&format!("{:?}", path.to_str().unwrap())).unwrap();
+        assert_eq!(c.arpwatch_spool, Spool::At(path.clone()));
+        // The check leaves nothing behind.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        for off in ["null", r#""""#] {
+            assert_eq!(with_arpwatch(off).unwrap().arpwatch_spool, Spool::Off);
+        }
+        let missing = dir.join("missing/aae.spool");
+        let missing = format!("{:?}", missing.to_str().unwrap());
+        let e = with_arpwatch(&missing).unwrap_err().to_string();
+        assert!(
+            e.starts_with("parameter 'arpwatch-spool': expected an absolute file path")
+                && e.contains("No such file or directory"),
+            "{e}"
+        );
+        let is_dir = format!("{:?}", dir.to_str().unwrap());
+        let e = with_arpwatch(&is_dir).unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
+        for bad in [
+            r#""aae.spool""#,
+            r#""/var/lib/kea/""#,
+            "7",
+            r#""/a/\u0007""#,
+        ] {
+            let e = with_arpwatch(bad).unwrap_err().to_string();
+            assert!(e.starts_with("parameter 'arpwatch-spool'"), "{bad}: {e}");
+        }
+        // Without ARPwatch the spool is never used, so not checked either.
+        let c = Config::from_json(&format!(r#"{{"arpwatch-spool": {missing}}}"#)).unwrap();
+        assert!(matches!(c.arpwatch_spool, Spool::At(_)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_default_spool_is_per_family_and_off_without_arpwatch() {
+        assert_eq!(
+            default_spool_path(4),
+            Path::new("/var/lib/kea/kea-leases4.csv.aae-arpwatch-spool")
+        );
+        assert_eq!(
+            default_spool_path(6),
+            Path::new("/var/lib/kea/kea-leases6.csv.aae-arpwatch-spool")
+        );
+        let mut c = Config::from_json("{}").unwrap();
+        c.resolve_spool(4).unwrap();
+        assert_eq!(c.arpwatch_spool, Spool::Off);
+        // A spool the operator chose, or turned off, stays as it is.
+        let mut c = Config::from_json(
+            r#"{"arpwatch-url": "http://127.0.0.1:9/RPC2", "arpwatch-spool": null}"#,
+        )
+        .unwrap();
+        c.resolve_spool(4).unwrap();
+        assert_eq!(c.arpwatch_spool, Spool::Off);
+        // The default itself: used when Kea's state directory takes it,
+        // otherwise off with the reason.
+        let mut c = Config::from_json(r#"{"arpwatch-url": "http://127.0.0.1:9/RPC2"}"#).unwrap();
+        match c.resolve_spool(6) {
+            Ok(()) => assert_eq!(c.arpwatch_spool, Spool::At(default_spool_path(6))),
+            Err(why) => {
+                assert_eq!(c.arpwatch_spool, Spool::Off);
+                assert!(why.contains("kea-leases6.csv.aae-arpwatch-spool"), "{why}");
+            }
         }
     }
 
@@ -392,7 +573,7 @@ mod tests {
             r#"{"redis-url": "redis+unix:///run/redis/redis.sock", "key-prefix": "k:",
                 "grace-period": 60, "arpwatch-url": "http://[::1]:8080/RPC2",
                 "arpwatch-timeout-ms": 250, "arpwatch-multicall": true, "workers": 4,
-                "queue-capacity": 10, "node-name": "dhcp-a"}"#,
+                "queue-capacity": 10, "node-name": "dhcp-a", "arpwatch-spool": "/tmp/aae.spool"}"#,
         )
         .unwrap();
         assert_eq!(c.redis_url, "redis+unix:///run/redis/redis.sock");
@@ -403,6 +584,7 @@ mod tests {
         assert!(c.arpwatch_multicall);
         assert_eq!((c.workers, c.queue_capacity), (4, 10));
         assert_eq!(c.node_name, "dhcp-a");
+        assert_eq!(c.arpwatch_spool, Spool::At("/tmp/aae.spool".into()));
         assert_eq!(c.schema().grace_secs(), 60);
     }
 

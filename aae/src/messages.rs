@@ -47,6 +47,11 @@ messages! {
     AAE_BACKLOG_FULL = Warn, "the backlog of pending addresses is full, so events for new addresses were dropped (raise 'queue-capacity', or bring the failing sink back)";
     AAE_LEASE_EXPIRED = Debug, "a pending lease was past expiry plus grace when its turn came, so it was not written to Redis";
     AAE_STOP_SLOW = Warn, "a worker thread did not stop within the bound and was left behind (a sink call ignored its timeout)";
+    AAE_SPOOL_WRITTEN = Info, "at unload, the notices ARPwatch had not confirmed were written to the spool ('arpwatch-spool'); the next load sends them";
+    AAE_SPOOL_WRITE_FAILED = Error, "at unload, the notices ARPwatch had not confirmed could not be written to the spool, so ARPwatch will not hear of them (check the directory of 'arpwatch-spool': space, permissions, AppArmor)";
+    AAE_SPOOL_RESTORED = Info, "at load, the notices spooled at the last unload were queued for ARPwatch (Redis is repaired by the resync) and the spool removed";
+    AAE_SPOOL_BAD = Error, "at load, the spool could not be read back whole; it was renamed aside (its name plus '.bad') for inspection, its notices are not sent, and the load goes on";
+    AAE_SPOOL_UNAVAILABLE = Warn, "the default spool's directory is missing or not writable, so notices ARPwatch has not confirmed at unload will be lost (set 'arpwatch-spool' to a writable path, or to null to silence this)";
 }
 
 /// Emits `text` under `msg`. Never panics and never blocks on I/O beyond the

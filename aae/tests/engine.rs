@@ -611,3 +611,174 @@ fn bad_parameters_are_refused_naming_the_parameter() {
         assert!(e.starts_with(want), "{json}: {e}");
     }
 }
+
+/// A directory of its own under the system's temp dir, removed on drop.
+struct SpoolDir(std::path::PathBuf);
+
+impl SpoolDir {
+    fn new(name: &str) -> SpoolDir {
+        let dir = std::env::temp_dir().join(format!("aae-engine-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        SpoolDir(dir)
+    }
+
+    fn spool(&self) -> std::path::PathBuf {
+        self.0.join("arpwatch.spool")
+    }
+
+    /// The `extra` parameters of [`config`] that point the spool here.
+    fn param(&self) -> String {
+        format!(
+            r#", "arpwatch-spool": {:?}"#,
+            self.spool().to_str().unwrap()
+        )
+    }
+}
+
+impl Drop for SpoolDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What ARPwatch has not heard at stop survives into the next engine
+/// through the spool, for ARPwatch only; a newer event replaces a spooled
+/// state, and a lease that died meanwhile is still told as it was.
+#[test]
+fn notices_pending_at_stop_are_spooled_and_sent_by_the_next_engine() {
+    let redis = RedisServer::start();
+    let mut arpwatch = ArpwatchStandin::not_listening();
+    let dir = SpoolDir::new("round-trip");
+    let cfg = config(&redis.url(), Some((&arpwatch.url(), true)), &dir.param());
+    const N: u32 = 300;
+    let mut want: HashMap<u32, Lease> = (0..N)
+        .map(|i| {
+            let event = if i % 10 == 0 {
+                LeaseEvent::Release
+            } else {
+                LeaseEvent::Select
+            };
+            (i, lease(i, 1, event))
+        })
+        .collect();
+    // Dead by its turn: Redis skips it, ARPwatch still hears it.
+    want.get_mut(&1).unwrap().cltt = now() - 3600 - GRACE - 10;
+
+    let exporter = Exporter::start(cfg.clone()).unwrap();
+    submit_all(&exporter, want.values().cloned());
+    wait_for_redis(
+        &redis,
+        &want
+            .iter()
+            .map(|(i, l)| (*i, (!l.event.ends_lease() && *i != 1).then(|| l.clone())))
+            .collect(),
+    );
+    let t = Instant::now();
+    exporter.stop(Duration::from_secs(2));
+    let took = t.elapsed();
+    assert!(took < Duration::from_millis(2500), "stop took {took:?}");
+    let text = std::fs::read_to_string(dir.spool()).expect("a spool after stop");
+    let mut lines = text.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(header["aae-arpwatch-spool"], 1, "{header}");
+    assert_eq!(header["leases"], N, "{header}");
+    assert_eq!(header["node"], NODE, "{header}");
+    assert_eq!(lines.count(), N as usize);
+
+    // Redis loses everything: only live events may refill it from here
+    // (in Kea, the resync does the rest).
+    redis.cli(&["FLUSHALL"]);
+    let exporter = Exporter::start(cfg.clone()).unwrap();
+    assert!(!dir.spool().exists(), "the spool is removed once queued");
+    assert_eq!(exporter.counters().backlog, u64::from(N));
+    let newer = lease(2, 2, LeaseEvent::Renew);
+    exporter.submit(export(newer.clone()));
+    want.insert(2, newer.clone());
+    wait_for_redis(&redis, &HashMap::from([(2, Some(newer))]));
+
+    arpwatch.restart();
+    wait_for_arpwatch(&arpwatch, &want);
+    let c = wait_for_counters(&exporter, "the backlog to empty", |c| c.backlog == 0);
+    assert_eq!(
+        c.exported_redis, 1,
+        "a restored notice went to Redis: {c:?}"
+    );
+    assert_eq!(
+        redis.keys(&format!("{PREFIX}*")),
+        [format!("{PREFIX}{}", ip(2))]
+    );
+    // One notice per address; two for address 2 only if its spooled state
+    // was in flight when ARPwatch came back.
+    let notices = arpwatch.notices().len();
+    assert!(
+        (N as usize..=N as usize + 1).contains(&notices),
+        "{notices} notices for {N} addresses"
+    );
+    exporter.stop(Duration::from_secs(2));
+    assert!(
+        !dir.spool().exists(),
+        "nothing was pending, so nothing spooled"
+    );
+}
+
+/// A spool that does not read back whole is set aside, not half-used, and
+/// the engine starts anyway; a leftover temporary file is never read.
+#[test]
+fn a_corrupt_spool_is_renamed_aside_and_the_engine_starts() {
+    let redis = RedisServer::start();
+    let arpwatch = ArpwatchStandin::start();
+    let dir = SpoolDir::new("corrupt");
+    let spool = dir.spool();
+    let cfg = config(&redis.url(), Some((&arpwatch.url(), false)), &dir.param());
+    let good = lease(1, 1, LeaseEvent::Select);
+    let line = |l: &Lease| {
+        format!(
+            r#"{{"v":1,"mac":"{}","ip":"{}","cltt":{},"valid_lifetime":3600,"subnet_id":7,"event":"select","node":"n","hostname":"host-1"}}"#,
+            l.hwaddr, l.ip, l.cltt
+        )
+    };
+    // Claims two leases, holds one: a truncated file.
+    let truncated = format!(
+        "{{\"aae-arpwatch-spool\":1,\"leases\":2,\"node\":\"n\",\"written\":0}}\n{}\n",
+        line(&good)
+    );
+    let whole = format!(
+        "{{\"aae-arpwatch-spool\":1,\"leases\":1,\"node\":\"n\",\"written\":0}}\n{}\n",
+        line(&good)
+    );
+    // What a write cut short leaves: never read, even when it looks whole.
+    let mut temp = spool.clone().into_os_string();
+    temp.push(".tmp");
+    std::fs::write(&temp, &whole).unwrap();
+    for text in [truncated.as_str(), "\u{0}\u{1}not json at all"] {
+        std::fs::write(&spool, text).unwrap();
+        let exporter = Exporter::start(cfg.clone()).unwrap();
+        let mut bad = spool.clone().into_os_string();
+        bad.push(".bad");
+        assert_eq!(std::fs::read_to_string(&bad).unwrap(), text);
+        assert!(!spool.exists());
+        assert_eq!(exporter.counters().backlog, 0, "a corrupt spool was used");
+        // The engine works.
+        exporter.submit(export(good.clone()));
+        wait_for_counters(&exporter, "the live notice sent", |c| {
+            c.backlog == 0 && c.exported_arpwatch == 1
+        });
+        exporter.stop(Duration::from_secs(2));
+    }
+    assert_eq!(
+        arpwatch.notices().len(),
+        2,
+        "one per engine, none from a spool"
+    );
+
+    // A good spool, for contrast.
+    std::fs::write(&spool, &whole).unwrap();
+    let exporter = Exporter::start(cfg).unwrap();
+    assert!(!spool.exists());
+    wait_for_counters(&exporter, "the spooled notice sent", |c| {
+        c.backlog == 0 && c.exported_arpwatch == 1
+    });
+    assert_eq!(arpwatch.notices().len(), 3);
+    exporter.stop(Duration::from_secs(2));
+}

@@ -5,6 +5,9 @@
 //! `queue` (newest state per address) → `worker` threads → sinks
 //! (`redis_sink`, `arpwatch_sink`). `submit` never waits for a worker and
 //! never does I/O; workers never call back into the submitting side.
+//!
+//! What ARPwatch has not confirmed when the engine stops goes to the `spool`
+//! file, and the next start queues it again.
 
 mod arpwatch_sink;
 mod counters;
@@ -13,12 +16,14 @@ mod pages;
 mod queue;
 mod redis_sink;
 mod sink;
+pub(crate) mod spool;
 mod worker;
 
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
@@ -28,9 +33,10 @@ use health::Health;
 use queue::Queue;
 use worker::{Phase, Shared};
 
-use crate::config::Config;
+use crate::config::{Config, Spool};
 use crate::messages::{
-    AAE_ARPWATCH_DOWN, AAE_ARPWATCH_UP, AAE_REDIS_DOWN, AAE_REDIS_UP, AAE_STOP_SLOW, emit,
+    AAE_ARPWATCH_DOWN, AAE_ARPWATCH_UP, AAE_REDIS_DOWN, AAE_REDIS_UP, AAE_SPOOL_BAD,
+    AAE_SPOOL_RESTORED, AAE_SPOOL_WRITE_FAILED, AAE_SPOOL_WRITTEN, AAE_STOP_SLOW, emit,
 };
 
 /// One lease event to export.
@@ -83,15 +89,40 @@ pub struct Exporter {
     /// `Sync` (Kea's packet threads share it); `stop` has `&mut` and never locks.
     done: Mutex<mpsc::Receiver<usize>>,
     redis_watch: Arc<redis_sink::RedisWatch>,
+    /// Where `stop` writes what ARPwatch has not confirmed; `None` without
+    /// ARPwatch or with the spool off.
+    spool: Option<SpoolTarget>,
+}
+
+/// The spool file and the node name its header records.
+struct SpoolTarget {
+    path: PathBuf,
+    node: String,
 }
 
 /// What `Drop` allows when `stop` was not called.
 const DROP_STOP_BOUND: Duration = Duration::from_secs(2);
 
+/// The share of `stop`'s bound kept for writing the spool after the
+/// workers: a quarter of it, at most this. Writing is local I/O that takes
+/// milliseconds; the reserve only matters when a worker is slow to end.
+const SPOOL_RESERVE: Duration = Duration::from_secs(1);
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 impl Exporter {
     /// Starts `config.workers` worker threads (`aae-worker-0`, …). Does not
     /// wait for Redis or ARPwatch: they are connected to on first use, and
     /// retried while they are down.
+    ///
+    /// With ARPwatch and a spool file ([`Spool::At`]), the leases a previous
+    /// engine spooled there are queued for ARPwatch (only) and the file is
+    /// removed; one that cannot be read back whole is logged and renamed
+    /// aside, and the engine starts anyway.
     pub fn start(config: Config) -> Result<Exporter, EngineError> {
         let shared = Arc::new(Shared {
             queue: Queue::new(config.queue_capacity, config.arpwatch_url.is_some()),
@@ -115,6 +146,13 @@ impl Exporter {
             threads: Vec::with_capacity(config.workers),
             done: Mutex::new(done),
             redis_watch: Arc::default(),
+            spool: match (&config.arpwatch_url, &config.arpwatch_spool) {
+                (Some(_), Spool::At(path)) => Some(SpoolTarget {
+                    path: path.clone(),
+                    node: config.node_name.clone(),
+                }),
+                _ => None,
+            },
         };
         for index in 0..config.workers.max(1) {
             let name = format!("aae-worker-{index}");
@@ -153,7 +191,58 @@ impl Exporter {
             // On an early return, dropping `exporter` stops what started.
             exporter.threads.push((name, handle));
         }
+        // Only now: had a worker failed to start, the spool would be
+        // untouched for the next load to read.
+        exporter.restore_spool();
         Ok(exporter)
+    }
+
+    /// Queues for ARPwatch what the spool holds, and removes it.
+    fn restore_spool(&self) {
+        let Some(SpoolTarget { path, .. }) = &self.spool else {
+            return;
+        };
+        match spool::read(path) {
+            Ok(None) => {}
+            Ok(Some(spooled)) => {
+                let n = spooled.leases.len();
+                for lease in spooled.leases {
+                    self.shared.queue.restore_arpwatch(lease);
+                }
+                // Removed once queued: from here the notices are in the
+                // backlog, and the next unload spools what is left of them.
+                let removed = match std::fs::remove_file(path) {
+                    Ok(()) => String::new(),
+                    Err(e) => {
+                        format!("; cannot remove it ({e}), so the next load sends them again")
+                    }
+                };
+                emit(
+                    AAE_SPOOL_RESTORED,
+                    format_args!(
+                        "queued {n} notices for ARPwatch from the spool {} (written by node '{}' \
+                         {} s ago){removed}",
+                        path.display(),
+                        spooled.node,
+                        unix_now().saturating_sub(spooled.written),
+                    ),
+                );
+            }
+            Err(why) => {
+                let bad = spool::bad_path(path);
+                let aside = match std::fs::rename(path, &bad) {
+                    Ok(()) => format!("renamed it to {}", bad.display()),
+                    Err(e) => format!("cannot rename it to {} either ({e})", bad.display()),
+                };
+                emit(
+                    AAE_SPOOL_BAD,
+                    format_args!(
+                        "not using the spool {}: {why}; {aside}; the notices in it are not sent",
+                        path.display()
+                    ),
+                );
+            }
+        }
     }
 
     /// Queues one event. Never blocks on the workers and never does I/O:
@@ -196,7 +285,9 @@ impl Exporter {
 
     /// Stops the workers and joins them within `timeout`, even while a sink
     /// hangs: for the first half, workers finish sending what is pending to
-    /// sinks that work; then whatever is in flight is abandoned.
+    /// sinks that work; then whatever is in flight is abandoned. With a
+    /// spool, what ARPwatch has not confirmed by then is written to it, also
+    /// within `timeout`.
     pub fn stop(mut self, timeout: Duration) {
         self.stop_within(timeout);
     }
@@ -205,8 +296,13 @@ impl Exporter {
         if self.threads.is_empty() {
             return;
         }
-        let deadline = Instant::now() + timeout;
-        let drain_until = Instant::now() + timeout / 2;
+        let start = Instant::now();
+        let deadline = start + timeout;
+        let drain_until = start + timeout / 2;
+        let workers_until = match self.spool {
+            Some(_) => deadline - (timeout / 4).min(SPOOL_RESERVE),
+            None => deadline,
+        };
         self.phase.send_replace(Phase::Draining);
         let mut finished = vec![false; self.threads.len()];
         let done = self.done.get_mut().unwrap_or_else(|p| p.into_inner());
@@ -220,17 +316,84 @@ impl Exporter {
             }
         };
         wait(drain_until, &mut finished);
-        self.phase.send_replace(Phase::Cancel { deadline });
-        wait(deadline, &mut finished);
+        self.phase.send_replace(Phase::Cancel {
+            deadline: workers_until,
+        });
+        wait(workers_until, &mut finished);
+        let waited = workers_until - start;
         for (i, (name, handle)) in self.threads.drain(..).enumerate() {
             if finished[i] {
                 let _ = handle.join();
             } else {
                 emit(
                     AAE_STOP_SLOW,
-                    format_args!("{name} still runs {timeout:?} after stop; not waiting for it"),
+                    format_args!("{name} still runs {waited:?} after stop; not waiting for it"),
                 );
             }
+        }
+        if let Some(target) = self.spool.take() {
+            self.write_spool(target, deadline);
+        }
+    }
+
+    /// Writes what ARPwatch has not confirmed to the spool, on a thread of
+    /// its own so that a hanging file system cannot hold up Kea's unload
+    /// past `until`. Nothing pending: the spool is left as it is.
+    fn write_spool(&self, target: SpoolTarget, until: Instant) {
+        let leases = self.shared.queue.unconfirmed_arpwatch();
+        if leases.is_empty() {
+            return;
+        }
+        let n = leases.len();
+        let job = Arc::new((target, leases));
+        let write = |job: &(SpoolTarget, Vec<lease_model::Lease>)| {
+            spool::write(&job.0.path, &job.0.node, &job.1, unix_now())
+        };
+        let (tx, rx) = mpsc::channel();
+        let on_thread = job.clone();
+        let spawned = std::thread::Builder::new()
+            .name("aae-spool".into())
+            .spawn(move || {
+                let _ = tx.send(write(&on_thread));
+            });
+        let result = match spawned {
+            Ok(handle) => match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok(result) => {
+                    let _ = handle.join();
+                    result
+                }
+                Err(_) => {
+                    emit(
+                        AAE_SPOOL_WRITE_FAILED,
+                        format_args!(
+                            "writing {n} notices ARPwatch has not confirmed to {} did not finish \
+                             within the unload bound (a hanging file system?); not waiting for it, \
+                             and they may be lost",
+                            job.0.path.display()
+                        ),
+                    );
+                    return;
+                }
+            },
+            // No thread to spare: local I/O, so write here rather than lose them.
+            Err(_) => write(&job),
+        };
+        match result {
+            Ok(()) => emit(
+                AAE_SPOOL_WRITTEN,
+                format_args!(
+                    "wrote {n} notices ARPwatch has not confirmed to {}; the next load sends them",
+                    job.0.path.display()
+                ),
+            ),
+            Err(e) => emit(
+                AAE_SPOOL_WRITE_FAILED,
+                format_args!(
+                    "cannot write {n} notices ARPwatch has not confirmed to {}: {e}; \
+                     ARPwatch will not hear of them",
+                    job.0.path.display()
+                ),
+            ),
         }
     }
 }

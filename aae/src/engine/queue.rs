@@ -480,6 +480,75 @@ impl Queue {
             .map(|p| lock(&p.shard).ready[sink as usize].len())
             .sum()
     }
+
+    /// Copies of every lease ARPwatch has not confirmed: dirty for it, or
+    /// in flight (a cancelled send may or may not have arrived). What the
+    /// spool keeps once the workers have stopped.
+    pub(crate) fn unconfirmed_arpwatch(&self) -> Vec<Lease> {
+        let s = Sink::Arpwatch as usize;
+        let mut out = Vec::new();
+        for p in self.shards.iter() {
+            let shard = lock(&p.shard);
+            out.extend(
+                shard
+                    .map
+                    .iter()
+                    .filter(|e| e.dirty[s] || e.in_flight[s])
+                    .map(|e| e.lease.clone()),
+            );
+        }
+        out
+    }
+
+    /// Queues `lease`, read back from the spool, for ARPwatch only: Redis
+    /// is repaired by the resync instead, from Kea's own lease database,
+    /// which may know a newer state. Never dropped for capacity (it is
+    /// bounded by the backlog the spool was written from). An address
+    /// already pending holds a state that came after the spooled one, so
+    /// that state is what ARPwatch is owed.
+    pub(crate) fn restore_arpwatch(&self, lease: Lease) {
+        let s = Sink::Arpwatch as usize;
+        if !self.enabled[s] {
+            return;
+        }
+        let ip = lease.ip;
+        let hash = self.hash(ip);
+        let wake = {
+            let mut shard = lock(&self.shards[shard_of(ip)].shard);
+            let Shard { map, ready } = &mut *shard;
+            match map.find_mut(hash, |e| e.lease.ip == ip) {
+                Some(e) if e.dirty[s] => false,
+                Some(e) => {
+                    e.dirty[s] = true;
+                    if e.in_flight[s] {
+                        false
+                    } else {
+                        ready[s].push(ip);
+                        self.wakes[s].claim()
+                    }
+                }
+                None => {
+                    self.len.fetch_add(1, Ordering::Relaxed);
+                    ready[s].push(ip);
+                    let mut dirty = [false; SINKS];
+                    dirty[s] = true;
+                    map.insert_unique(
+                        hash,
+                        Entry {
+                            lease,
+                            dirty,
+                            in_flight: [false; SINKS],
+                        },
+                        |e| self.hash(e.lease.ip),
+                    );
+                    self.wakes[s].claim()
+                }
+            }
+        };
+        if wake {
+            self.wakes[s].notify.notify_one();
+        }
+    }
 }
 
 /// A poisoned shard only means a thread panicked between two plain field

@@ -10,14 +10,15 @@ use super::callouts::EXPORTER;
 use super::engine::Exporter;
 use super::ffi::bridge as ffi;
 use super::{no_unwind, start_logging, stats, stop_logging};
-use crate::config::Config;
+use crate::config::{Config, Spool};
 use crate::messages::{self, emit};
 use std::ffi::c_int;
 use std::pin::Pin;
 use std::time::Duration;
 
-/// How long `unload` waits for the engine's threads. Kea unloads on every
-/// reconfiguration, so this bounds how long a `config-reload` can stall.
+/// How long `unload` waits for the engine's threads and for writing the
+/// ARPwatch spool. Kea unloads on every reconfiguration, so this bounds how
+/// long a `config-reload` can stall.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Kea's hooks API version this library was compiled against.
@@ -62,13 +63,23 @@ fn try_load(mut handle: Pin<&mut ffi::LibraryHandle>) -> Result<(), String> {
     let params = params
         .to_str()
         .map_err(|_| "hook parameters: not valid UTF-8".to_owned())?;
-    let config = Config::from_json(params).map_err(|e| e.to_string())?;
+    let mut config = Config::from_json(params).map_err(|e| e.to_string())?;
     let family = match ffi::server_family() {
         6 => 6,
         _ => 4,
     };
+    if let Err(why) = config.resolve_spool(family) {
+        emit(
+            messages::AAE_SPOOL_UNAVAILABLE,
+            format_args!("{why}; notices ARPwatch has not confirmed at unload will be lost"),
+        );
+    }
+    let spool = match &config.arpwatch_spool {
+        Spool::At(path) => path.display().to_string(),
+        Spool::Off | Spool::Default => "off".to_owned(),
+    };
     let summary = format!(
-        "DHCPv{family}, node '{}', redis {}, arpwatch {}",
+        "DHCPv{family}, node '{}', redis {}, arpwatch {}, spool {spool}",
         config.node_name,
         config.redis_url,
         config.arpwatch_url.as_deref().unwrap_or("off")
