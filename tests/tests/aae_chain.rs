@@ -36,18 +36,24 @@ fn now() -> i64 {
 }
 
 /// One test's world. Field order is drop order: Kea stops before the
-/// forwards and namespaces it uses go, and the sinks go last.
+/// forwards and namespaces it uses go, and the sinks go last; the spool's
+/// directory outlives Kea, which writes there when it stops.
 struct Chain {
     kea: Kea,
     _fwd: Vec<PortForward>,
     net: NetnsPair,
     arpwatch: ArpwatchStandin,
     redis: RedisServer,
+    config: KeaConfig,
+    spool_dir: tempfile::TempDir,
 }
 
 impl Chain {
     /// Starts Redis, Kea with aae pointed at Redis and at `arpwatch` (which
-    /// may be not listening yet), both reachable from Kea's namespace.
+    /// may be not listening yet), both reachable from Kea's namespace. The
+    /// ARPwatch spool is in a directory of the test's own, never in the
+    /// default place (Kea's state directory), which tests running in
+    /// parallel would share.
     fn start(arpwatch: ArpwatchStandin, multicall: bool) -> Chain {
         let redis = RedisServer::start();
         let net = NetnsPair::create();
@@ -55,6 +61,10 @@ impl Chain {
             net.forward_to_host(redis.port()),
             net.forward_to_host(arpwatch.port()),
         ];
+        let spool_dir = tempfile::Builder::new()
+            .prefix("aae-spool-")
+            .tempdir()
+            .expect("temp dir for the spool");
         let config = KeaConfig {
             valid_lifetime: VALID_LIFETIME,
             ..KeaConfig::default().with_hook(
@@ -63,6 +73,7 @@ impl Chain {
                     "redis-url": redis.url(),
                     "arpwatch-url": arpwatch.url(),
                     "arpwatch-multicall": multicall,
+                    "arpwatch-spool": spool_dir.path().join("arpwatch.spool"),
                     "node-name": NODE,
                     "grace-period": GRACE
                 }),
@@ -75,7 +86,26 @@ impl Chain {
             net,
             arpwatch,
             redis,
+            config,
+            spool_dir,
         }
+    }
+
+    fn spool(&self) -> std::path::PathBuf {
+        self.spool_dir.path().join("arpwatch.spool")
+    }
+
+    /// The number in the first of Kea's log lines with `id`, waiting for
+    /// one: how many notices aae spooled or restored.
+    fn wait_logged_count(&self, id: &str) -> usize {
+        wait_for(&format!("{id} in Kea's log"), SETTLE, || {
+            let log = self.kea.log();
+            let line = log.lines().find(|l| l.contains(id))?;
+            let after = line.split(id).nth(1)?;
+            after
+                .split_whitespace()
+                .find_map(|w| w.parse::<usize>().ok())
+        })
     }
 
     fn perfdhcp(&self, args: &[&str]) -> PerfRun {
@@ -687,5 +717,118 @@ fn multicall_batches_carry_every_notice() {
         "{notices} notices live in {} batches, then {more} after an outage in {after:?}; {} leases",
         batches.len(),
         leases.len()
+    );
+}
+
+/// ARPwatch down through bursts, a `config-reload` and a restart of Kea,
+/// each of which unloads aae with notices pending for ARPwatch: they go to
+/// the spool and come back at the next load, so once ARPwatch is up it
+/// hears the final state of every address. (Redis is repaired at each load
+/// by the resync.)
+#[test]
+fn notices_pending_for_arpwatch_survive_a_reload_and_a_restart_of_kea() {
+    let mut chain = Chain::start(ArpwatchStandin::not_listening(), true);
+    // 100 clients for 2 s at 50 DORA/s, renewing at 20/s.
+    chain
+        .perfdhcp(&["-R", "100", "-r", "50", "-f", "20", "-p", "2"])
+        .assert_served("REQUEST-ACK");
+    let leases = chain.wait_redis_matches_kea();
+    assert!(chain.arpwatch.notices().is_empty());
+
+    let answer = chain.kea.reload(&chain.config);
+    assert_eq!(answer["result"], 0, "config-reload refused: {answer}");
+    // ARPwatch heard of none of them: every address is spooled.
+    let spooled = chain.wait_logged_count("AAE_SPOOL_WRITTEN");
+    assert_eq!(spooled, leases.len(), "{}", chain.diagnostics());
+    let restored = chain.wait_logged_count("AAE_SPOOL_RESTORED");
+    assert_eq!(restored, spooled, "{}", chain.diagnostics());
+    assert!(!chain.spool().exists(), "the spool is removed once read");
+
+    // The same clients again, renewing (new states for spooled addresses),
+    // and up to 50 more (perfdhcp takes its clients in turn).
+    chain
+        .perfdhcp(&["-R", "150", "-r", "100", "-f", "20", "-p", "2"])
+        .assert_served("REQUEST-ACK");
+    let leases = chain.wait_redis_matches_kea();
+    assert!(
+        leases.len() > restored,
+        "the second burst added no address: {} leases, {restored} before",
+        leases.len()
+    );
+    // Kea's own shutdown unloads the hook too. The restart starts a new log,
+    // so read this one first.
+    chain.kea.stop();
+    let log = chain.kea.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("AAE_SPOOL_WRITTEN") && l.contains(&format!(" {} ", leases.len()))),
+        "no AAE_SPOOL_WRITTEN of {} notices at shutdown:\n{}",
+        leases.len(),
+        chain.diagnostics()
+    );
+    let text = std::fs::read_to_string(chain.spool()).expect("a spool after shutdown");
+    let header: Value = serde_json::from_str(text.lines().next().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("spool header: {e}\n{text}"));
+    assert_eq!(header["aae-arpwatch-spool"], 1, "{header}");
+    assert_eq!(header["leases"], leases.len(), "{header}");
+    assert_eq!(text.lines().count(), leases.len() + 1);
+
+    chain.kea.restart(&chain.net);
+    assert_eq!(chain.wait_logged_count("AAE_SPOOL_RESTORED"), leases.len());
+    assert!(!chain.spool().exists(), "the spool is removed once read");
+    chain.wait_redis_matches_kea();
+
+    chain.arpwatch.restart();
+    let settled = chain.wait_arpwatch_matches_kea();
+    assert_eq!(
+        ips(&settled),
+        ips(&leases),
+        "Kea granted leases after the bursts"
+    );
+    // Coalesced through both unloads: one notice per address.
+    let notices = chain.arpwatch.notices();
+    assert!(
+        notices.len() <= leases.len(),
+        "{} notices for {} addresses",
+        notices.len(),
+        leases.len()
+    );
+    wait_for("aae.backlog to empty", SETTLE, || {
+        (chain.stat("aae.backlog") == 0).then_some(())
+    });
+    eprintln!(
+        "{restored} notices spooled over a reload, {} over a restart, {} heard once ARPwatch was up",
+        leases.len(),
+        notices.len()
+    );
+}
+
+/// A spool Kea cannot write is refused when the hook loads, naming the
+/// parameter, rather than discovered at the unload that needs it.
+#[test]
+fn a_spool_in_a_missing_directory_is_refused_at_load() {
+    let net = NetnsPair::create();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spool = dir.path().join("missing/arpwatch.spool");
+    let config = KeaConfig::default().with_hook(
+        &aae_library(),
+        json!({
+            "arpwatch-url": "http://127.0.0.1:9/RPC2",
+            "arpwatch-spool": spool,
+            "node-name": NODE
+        }),
+    );
+    let (status, log) = Kea::start_failing(&net, &config);
+    assert!(
+        !status.success(),
+        "Kea accepted the spool {spool:?}:\n{log}"
+    );
+    let line = log
+        .lines()
+        .find(|l| l.contains("AAE_LOAD_FAILED"))
+        .unwrap_or_else(|| panic!("no AAE_LOAD_FAILED:\n{log}"));
+    assert!(
+        line.contains("parameter 'arpwatch-spool'") && line.contains("No such file or directory"),
+        "{line}"
     );
 }
