@@ -289,6 +289,33 @@ fn a_flushed_redis_is_repaired_by_a_kea_restart() {
     assert!(kea.log().contains("AAE_RESYNC"), "{}", kea.log());
 }
 
+/// A `FLUSHALL` on a Redis that keeps running, with no Kea restart or reload:
+/// aae finds its marker key gone and has every lease written again.
+#[test]
+fn a_flushed_redis_is_repaired_without_a_restart() {
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
+    let kea = Kea::start(&net, &config(Family::V4, &redis, None));
+    let pid = kea.pid();
+    run_perfdhcp(&net, Family::V4, &["-R", "40", "-n", "40", "-r", "100"]);
+    let before = assert_redis_matches_kea(&kea, &redis);
+    let markers = redis.keys("aae:marker:kea-test:*");
+    assert_eq!(redis.cli(&["FLUSHALL"]), "OK");
+    assert!(redis_ips(&redis).is_empty());
+    // Within the 15 s it waits: a check every 5 s, Kea's 1 s timer, the writes.
+    let after = assert_redis_matches_kea(&kea, &redis);
+    assert_eq!(lease_ips(&before), lease_ips(&after));
+    assert_eq!(kea.pid(), pid, "Kea restarted");
+    // The marker is back, the same one (one per Kea).
+    assert_eq!(markers.len(), 1, "{markers:?}");
+    assert_eq!(redis.keys("aae:marker:kea-test:*"), markers);
+    let log = kea.log();
+    assert_eq!(log.matches("AAE_REDIS_FLUSHED").count(), 1, "{log}");
+    // One at load, one after the flush.
+    assert_eq!(log.matches("AAE_RESYNC ").count(), 2, "{log}");
+}
+
 #[test]
 fn dhcpv6_leases_with_a_known_mac_are_exported() {
     let redis = RedisServer::start();

@@ -1,48 +1,103 @@
 //! Writes leases to Redis: one pipeline of `SET … EX` / `SET` / `DEL` per
 //! batch, in lease-model's schema, so aai reads exactly what was written.
+//! Also notices a Redis that lost aae's keys, so the Kea border can write
+//! them all again: see [`RedisWatch`].
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lease_model::{Lease, LeaseRecord, RedisSchema, RedisWrite};
-use redis::AsyncConnectionConfig;
 use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, FromRedisValue};
+use tokio::time::MissedTickBehavior;
 
 use super::queue::{Outcome, Sink};
 use super::sink::{Sent, SinkIo};
 use crate::config::Config;
-use crate::messages::{AAE_LEASE_EXPIRED, emit};
+use crate::messages::{AAE_LEASE_EXPIRED, AAE_REDIS_FLUSHED, emit};
 
 /// One pipeline; a few hundred small SETs are a millisecond for a local Redis.
 const BATCH: usize = 256;
 
-/// Which Redis server instance the workers last wrote to, shared by every
-/// worker's connection. A Redis that restarted may have come back empty (no
-/// persistence, or a replaced machine); its `run_id` changes on every start,
-/// so a new one means "rewrite every current lease", which only the Kea
-/// border can do (it owns the lease database): it asks with
-/// [`RedisWatch::take_resync_request`].
-#[derive(Default)]
+/// How often the marker is looked at: one `EXPIRE` per engine (Kea process)
+/// per period, on a worker thread. A flush is repaired within this plus Kea's
+/// 1 s timer plus the time the resync's writes take.
+const MARKER_CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// The marker's expiry, renewed by every check. Long against the check
+/// period, so it only runs out when this engine could not reach Redis for that
+/// long (then a resync on return is a fair precaution); finite, so the marker
+/// of a Kea that stopped or reloaded (each load has a new one) goes away.
+const MARKER_TTL: Duration = Duration::from_secs(3600);
+
+/// At most one resync per this interval for a lost marker, so that a marker
+/// lost again and again (evicted under `maxmemory`, a script deleting keys)
+/// cannot keep Kea's main thread walking its lease database.
+const FLUSH_RESYNC_GAP: Duration = Duration::from_secs(30);
+
+/// Whether Redis still holds what the workers wrote, shared by every worker's
+/// connection. Only the Kea border can repair it (it owns the lease
+/// database): it asks with [`RedisWatch::take_resync_request`], and writes
+/// every current lease again.
+///
+/// Two ways Redis loses our keys:
+/// - It restarted (maybe empty: no persistence, or a replaced machine). Its
+///   `run_id` changes on every start; a connection that finds a new one
+///   requests a resync.
+/// - It kept running but was flushed (`FLUSHALL`, `FLUSHDB`), or our keys were
+///   deleted or evicted. For that, each engine keeps a *marker* key of its own
+///   ([`RedisSchema::marker_key`]); a watcher task on one worker renews it
+///   every [`MARKER_CHECK_EVERY`] with `EXPIRE`, whose `0` says it is gone.
+///
+/// The marker is written only where a resync follows or is already covered:
+/// by the first connection to a server this engine has not written to (the
+/// load-time resync, or the one the new `run_id` requests, comes after it),
+/// and by the watcher after it found the marker gone, just before it
+/// requests the resync. Writing it *before* requesting means every write of
+/// the resync lands after the marker, so a flush that hits any of them also
+/// takes the marker and is noticed in turn; no other connection writes it,
+/// so a flush is never masked. Nothing is requested on an error or a timeout:
+/// a Redis that is down costs one connection attempt per period, no resync.
 pub(crate) struct RedisWatch {
-    run_id: Mutex<Option<String>>,
+    /// The `run_id` of the server this engine's marker was written to.
+    /// Locked across that write, so workers connecting at once write it once,
+    /// and none sends a lease before it is there.
+    server: tokio::sync::Mutex<Option<String>>,
     resync: AtomicBool,
+    /// Names this engine's marker: random, so neither a reloaded library nor
+    /// a kea-dhcp4 and a kea-dhcp6 with the same `node-name` share one (one
+    /// of them would repair the marker and the other never notice).
+    instance: u64,
+    watcher_started: AtomicBool,
+    check_every: Duration,
+    resync_gap: Duration,
+}
+
+impl Default for RedisWatch {
+    fn default() -> Self {
+        RedisWatch::with_timing(MARKER_CHECK_EVERY, FLUSH_RESYNC_GAP)
+    }
 }
 
 impl RedisWatch {
-    /// Records the `run_id` a fresh connection reports. The first one seen is
-    /// the baseline (the load-time resync covers it); a different one later
-    /// requests a resync, once, however many workers reconnect.
-    fn saw(&self, run_id: &str) {
-        let mut known = self.run_id.lock().unwrap_or_else(|e| e.into_inner());
-        match known.as_deref() {
-            Some(id) if id == run_id => {}
-            Some(_) => {
-                *known = Some(run_id.to_owned());
-                self.resync.store(true, Ordering::Release);
-            }
-            None => *known = Some(run_id.to_owned()),
+    fn with_timing(check_every: Duration, resync_gap: Duration) -> RedisWatch {
+        use std::hash::BuildHasher;
+        // Random keys from the OS, without a dependency for it.
+        let instance = std::collections::hash_map::RandomState::new()
+            .hash_one((std::process::id(), SystemTime::now()));
+        RedisWatch {
+            server: tokio::sync::Mutex::new(None),
+            resync: AtomicBool::new(false),
+            instance,
+            watcher_started: AtomicBool::new(false),
+            check_every,
+            resync_gap,
         }
+    }
+
+    fn request_resync(&self) {
+        self.resync.store(true, Ordering::Release);
     }
 
     pub fn take_resync_request(&self) -> bool {
@@ -57,54 +112,201 @@ fn run_id(info: &str) -> Option<&str> {
         .map(str::trim)
 }
 
-pub(crate) struct RedisSink {
+/// One Redis server as each connection of this engine sees it.
+#[derive(Clone)]
+struct Server {
     client: redis::Client,
-    conn: Option<MultiplexedConnection>,
+    timeout: Duration,
     watch: Arc<RedisWatch>,
+    marker: String,
+}
+
+impl Server {
+    /// A new connection, after checking which server it reached; on a server
+    /// this engine has not written to, the marker is written first.
+    async fn connect(&self) -> Result<MultiplexedConnection, String> {
+        let cfg = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout));
+        // The outer timeout also bounds name resolution, which the
+        // connection timeout does not cover.
+        let mut conn = tokio::time::timeout(
+            self.timeout * 2,
+            self.client
+                .get_multiplexed_async_connection_with_config(&cfg),
+        )
+        .await
+        .map_err(|_| format!("connecting timed out after {:?}", self.timeout * 2))?
+        .map_err(|e| format!("cannot connect: {e}"))?;
+        let info: String = self
+            .query(&mut conn, redis::cmd("INFO").arg("server"))
+            .await
+            .map_err(|e| format!("INFO server failed: {e}"))?;
+        // A server that does not say is taken to be the same one throughout.
+        let id = run_id(&info).unwrap_or_default();
+        let mut known = self.watch.server.lock().await;
+        if known.as_deref() != Some(id) {
+            // Unrecorded if it fails: the next connection tries again.
+            self.set_marker(&mut conn).await?;
+            let restarted = known.replace(id.to_owned()).is_some();
+            if restarted {
+                self.watch.request_resync();
+            }
+        }
+        Ok(conn)
+    }
+
+    async fn set_marker(&self, conn: &mut MultiplexedConnection) -> Result<(), String> {
+        let set = redis::cmd("SET")
+            .arg(&self.marker)
+            .arg(std::process::id())
+            .arg("EX")
+            .arg(MARKER_TTL.as_secs())
+            .clone();
+        self.query(conn, &set)
+            .await
+            .map_err(|e| format!("writing the marker {} failed: {e}", self.marker))
+    }
+
+    async fn query<T: FromRedisValue>(
+        &self,
+        conn: &mut MultiplexedConnection,
+        cmd: &redis::Cmd,
+    ) -> Result<T, String> {
+        match tokio::time::timeout(self.timeout, cmd.query_async(conn)).await {
+            Ok(reply) => reply.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no reply within {:?}", self.timeout)),
+        }
+    }
+}
+
+/// The watcher's memory between checks.
+#[derive(Debug, Default)]
+struct Flush {
+    /// The marker was found gone and has not been written again.
+    detected: bool,
+    /// When the watcher last requested a resync.
+    last_resync: Option<Instant>,
+}
+
+impl Flush {
+    /// Whether the marker may be written and a resync requested now.
+    fn may_repair(&self, now: Instant, gap: Duration) -> bool {
+        self.detected
+            && self
+                .last_resync
+                .is_none_or(|t| now.saturating_duration_since(t) >= gap)
+    }
+}
+
+/// Checks the marker every period, on its own connection, for as long as the
+/// worker runtime it was spawned on runs. Errors are not logged here: the
+/// workers log Redis being down, and a check that failed requests nothing.
+async fn watch_marker(server: Server) {
+    let (every, gap) = (server.watch.check_every, server.watch.resync_gap);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut conn: Option<MultiplexedConnection> = None;
+    let mut flush = Flush::default();
+    loop {
+        tick.tick().await;
+        if conn.is_none() {
+            conn = server.connect().await.ok();
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        if !flush.detected {
+            let expire = redis::cmd("EXPIRE")
+                .arg(&server.marker)
+                .arg(MARKER_TTL.as_secs())
+                .clone();
+            match server.query::<i64>(c, &expire).await {
+                Ok(0) => {
+                    flush.detected = true;
+                    let wait = flush
+                        .last_resync
+                        .map_or(Duration::ZERO, |t| gap.saturating_sub(t.elapsed()));
+                    emit(
+                        AAE_REDIS_FLUSHED,
+                        format_args!(
+                            "{} is gone from Redis at {}, which did not restart: its keys were \
+                             flushed, deleted or evicted; every current lease will be written \
+                             again{}",
+                            server.marker,
+                            server.client.get_connection_info().addr(),
+                            if wait.is_zero() {
+                                String::new()
+                            } else {
+                                format!(
+                                    " in {} s (one such resync per {} s)",
+                                    wait.as_secs_f64().ceil(),
+                                    gap.as_secs()
+                                )
+                            },
+                        ),
+                    );
+                }
+                Ok(_) => continue,
+                Err(_) => {
+                    conn = None;
+                    continue;
+                }
+            }
+        }
+        if flush.may_repair(Instant::now(), gap) {
+            match server.set_marker(c).await {
+                Ok(()) => {
+                    server.watch.request_resync();
+                    flush = Flush {
+                        detected: false,
+                        last_resync: Some(Instant::now()),
+                    };
+                }
+                // Still detected: the next tick writes it again (no second
+                // log line, no second resync).
+                Err(_) => conn = None,
+            }
+        }
+    }
+}
+
+pub(crate) struct RedisSink {
+    server: Server,
+    conn: Option<MultiplexedConnection>,
     schema: RedisSchema,
     node: String,
-    timeout: Duration,
 }
 
 impl RedisSink {
     /// Checks the URL only; connecting happens on the first send, so a Redis
     /// that is down at load does not stop Kea from starting.
     pub fn new(config: &Config, watch: Arc<RedisWatch>) -> Result<RedisSink, redis::RedisError> {
+        let marker = RedisSchema::marker_key(&config.node_name, watch.instance);
         Ok(RedisSink {
-            client: redis::Client::open(config.redis_url.as_str())?,
+            server: Server {
+                client: redis::Client::open(config.redis_url.as_str())?,
+                timeout: config.redis_timeout,
+                watch,
+                marker,
+            },
             conn: None,
-            watch,
             schema: config.schema(),
             node: config.node_name.clone(),
-            timeout: config.redis_timeout,
         })
     }
 
     async fn connection(&mut self) -> Result<&mut MultiplexedConnection, String> {
         if self.conn.is_none() {
-            let cfg = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(self.timeout))
-                .set_response_timeout(Some(self.timeout));
-            // The outer timeout also bounds name resolution, which the
-            // connection timeout does not cover.
-            let conn = tokio::time::timeout(
-                self.timeout * 2,
-                self.client
-                    .get_multiplexed_async_connection_with_config(&cfg),
-            )
-            .await
-            .map_err(|_| format!("connecting timed out after {:?}", self.timeout * 2))?
-            .map_err(|e| format!("cannot connect: {e}"))?;
-            let mut conn = conn;
-            let info: String = redis::cmd("INFO")
-                .arg("server")
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| format!("INFO server failed: {e}"))?;
-            if let Some(id) = run_id(&info) {
-                self.watch.saw(id);
+            self.conn = Some(self.server.connect().await?);
+            // The first worker to reach Redis starts the one watcher, on its
+            // own runtime: it ends with that worker.
+            if !self
+                .server
+                .watch
+                .watcher_started
+                .swap(true, Ordering::AcqRel)
+            {
+                tokio::spawn(watch_marker(self.server.clone()));
             }
-            self.conn = Some(conn);
         }
         Ok(self.conn.as_mut().expect("just connected"))
     }
@@ -170,7 +372,7 @@ impl SinkIo for RedisSink {
             wrote.push(true);
         }
         if writes > 0 {
-            let timeout = self.timeout;
+            let timeout = self.server.timeout;
             let result = match self.connection().await {
                 Ok(conn) => match tokio::time::timeout(timeout, pipe.query_async::<()>(conn)).await
                 {
@@ -193,7 +395,7 @@ impl SinkIo for RedisSink {
                     skipped: expired,
                     failure: Some(format!(
                         "{e} ({})",
-                        self.client.get_connection_info().addr()
+                        self.server.client.get_connection_info().addr()
                     )),
                 };
             }
@@ -216,24 +418,116 @@ fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lease_model::{Hostname, LeaseEvent};
+    use system_tests::redis::RedisServer;
+
+    fn lease(i: u8) -> Lease {
+        Lease::new(
+            std::net::Ipv4Addr::new(192, 0, 2, i).into(),
+            format!("02:00:00:00:00:{i:02x}").parse().unwrap(),
+            3600,
+            unix_now(),
+            Hostname::from_text(""),
+            1,
+            LeaseEvent::Select,
+        )
+    }
+
+    /// Whether a resync is requested within `limit`, while the runtime drives
+    /// the watcher.
+    async fn resync_within(watch: &RedisWatch, limit: Duration) -> bool {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if watch.take_resync_request() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
+    }
+
+    async fn send_until_ok(sink: &mut RedisSink, l: Lease) {
+        for _ in 0..50 {
+            if sink.send(std::slice::from_ref(&l)).await.failure.is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("Redis never took {l:?}");
+    }
 
     #[test]
-    fn a_new_run_id_requests_one_resync() {
-        let w = RedisWatch::default();
-        w.saw("a");
-        assert!(
-            !w.take_resync_request(),
-            "the first server seen is the baseline"
-        );
-        w.saw("a");
-        assert!(!w.take_resync_request());
-        w.saw("b");
-        w.saw("b");
-        assert!(w.take_resync_request());
-        assert!(!w.take_resync_request(), "taken once");
+    fn a_flush_or_a_restart_requests_one_resync_and_an_outage_none() {
+        let mut redis = RedisServer::start();
+        let config = Config {
+            redis_url: redis.url(),
+            node_name: "node-a".into(),
+            ..Config::default()
+        };
+        let every = Duration::from_millis(50);
+        let gap = Duration::from_secs(1);
+        let watch = Arc::new(RedisWatch::with_timing(every, gap));
+        let mut sink = RedisSink::new(&config, watch.clone()).unwrap();
+        let marker = sink.server.marker.clone();
+        assert!(marker.starts_with("aae:marker:node-a:"), "{marker}");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            // The first server: the marker, and no resync (the one at load
+            // covers it). Several checks find the marker and renew it.
+            send_until_ok(&mut sink, lease(1)).await;
+            assert!((3599..=3600).contains(&redis.ttl(&marker)));
+            let pid = std::process::id().to_string();
+            assert_eq!(redis.get(&marker), Some(pid.into_bytes()));
+            assert!(!resync_within(&watch, every * 6).await);
+
+            // Flushed: one resync, with the marker back.
+            assert_eq!(redis.cli(&["FLUSHALL"]), "OK");
+            assert!(resync_within(&watch, every * 20).await, "flush unnoticed");
+            assert!(redis.ttl(&marker) > 0, "marker not written again");
+            assert!(!resync_within(&watch, every * 6).await, "a second resync");
+
+            // Flushed again at once: repaired too, but not before `gap`
+            // after the first.
+            let first = Instant::now();
+            assert_eq!(redis.cli(&["FLUSHDB"]), "OK");
+            assert!(
+                resync_within(&watch, gap * 3).await,
+                "second flush unnoticed"
+            );
+            assert!(first.elapsed() >= gap - every * 8, "{:?}", first.elapsed());
+            assert!(!resync_within(&watch, every * 6).await);
+
+            // Restarted (empty): the new run_id requests the resync; the
+            // watcher, finding the marker the new connection wrote, adds none.
+            redis.restart();
+            assert!(resync_within(&watch, every * 20).await, "restart unnoticed");
+            send_until_ok(&mut sink, lease(2)).await;
+            assert!(redis.ttl(&marker) > 0);
+            assert!(!resync_within(&watch, every * 6).await, "a second resync");
+
+            // Down: checks fail, and request nothing.
+            redis.stop();
+            assert!(!resync_within(&watch, every * 10).await);
+        });
         assert_eq!(
             run_id("# Server\r\nredis_version:7.0.15\r\nrun_id:abc123\r\n"),
             Some("abc123")
         );
+    }
+
+    #[test]
+    fn a_resync_for_a_lost_marker_waits_out_the_gap() {
+        let t = Instant::now();
+        let gap = Duration::from_secs(30);
+        let mut f = Flush::default();
+        assert!(!f.may_repair(t, gap), "nothing detected");
+        f.detected = true;
+        assert!(f.may_repair(t, gap), "the first one at once");
+        f.last_resync = Some(t);
+        assert!(!f.may_repair(t + gap / 2, gap));
+        assert!(f.may_repair(t + gap, gap));
     }
 }
