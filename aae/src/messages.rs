@@ -33,7 +33,7 @@ messages! {
     AAE_LOAD_OK = Info, "the hook loaded and its workers started";
     AAE_LOAD_FAILED = Error, "the hook refused to load; the text names the bad parameter";
     AAE_UNLOAD = Info, "the hook stopped its workers and unloaded";
-    AAE_RESYNC = Info, "every current lease from Kea's lease database was submitted to Redis: after (re)configuration, or after Redis restarted";
+    AAE_RESYNC = Info, "every current lease from Kea's lease database was submitted to Redis: after (re)configuration, or after Redis restarted or lost aae's keys";
     AAE_RESYNC_FAILED = Error, "reading Kea's lease database for the resync failed";
     AAE_STATS_FAILED = Warn, "aae's counters cannot be published into Kea's statistics";
     AAE_CALLOUT_FAILED = Warn, "a callout hit a C++ exception; Kea goes on (logged at most once a second)";

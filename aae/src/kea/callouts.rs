@@ -216,7 +216,7 @@ pub(super) fn publish_stats() {
         let wanted = exporter().as_ref().is_some_and(|e| e.take_resync_request());
         let family = SERVER_FAMILY.load(Ordering::Relaxed);
         if wanted && family != 0 {
-            resync(family, "after Redis restarted");
+            resync(family, "after Redis restarted or lost aae's keys");
         }
     })
 }
