@@ -130,6 +130,12 @@ impl RedisSchema {
         }
     }
 
+    /// The stored value for `record`, as [`RedisSchema::write_for`] sets it:
+    /// for anything else that keeps leases in this form (aae's spool).
+    pub fn encode(&self, record: &LeaseRecord) -> String {
+        encode_value(record)
+    }
+
     /// Reads back a stored value. The key is not needed: the value carries the
     /// address, and a mismatch means someone wrote it by hand.
     pub fn decode(&self, value: &[u8]) -> Result<LeaseRecord, Error> {

@@ -33,7 +33,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use lease_model::{HwAddr, Lease, RedisSchema};
+use lease_model::{Lease, LeaseRecord, RedisSchema};
 use serde::{Deserialize, Serialize};
 
 /// The version this build writes and the only one it reads.
@@ -57,21 +57,6 @@ struct Header {
     node: String,
     /// Unix seconds when it was written.
     written: i64,
-}
-
-/// One lease line: the fields and order of lease-model's Redis value
-/// (`StoredV1`, private to lease-model), which decodes it.
-#[derive(Serialize)]
-struct Line<'a> {
-    v: u32,
-    mac: HwAddr,
-    ip: String,
-    cltt: i64,
-    valid_lifetime: u32,
-    subnet_id: u32,
-    event: &'a str,
-    node: &'a str,
-    hostname: String,
 }
 
 /// What a spool held.
@@ -177,19 +162,15 @@ fn write_to(tmp: &Path, node: &str, leases: &[Lease], now: i64) -> io::Result<()
     };
     serde_json::to_writer(&mut out, &header)?;
     out.write_all(b"\n")?;
+    // One lease per line, in lease-model's Redis value format, which
+    // `read` decodes back.
+    let schema = RedisSchema::default();
     for l in leases {
-        let line = Line {
-            v: 1,
-            mac: l.hwaddr,
-            ip: l.ip.to_string(),
-            cltt: l.cltt,
-            valid_lifetime: l.valid_lifetime,
-            subnet_id: l.subnet_id,
-            event: l.event.as_str(),
-            node,
-            hostname: l.hostname.to_text(),
+        let record = LeaseRecord {
+            lease: l.clone(),
+            node: node.to_owned(),
         };
-        serde_json::to_writer(&mut out, &line)?;
+        out.write_all(schema.encode(&record).as_bytes())?;
         out.write_all(b"\n")?;
     }
     let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
@@ -259,7 +240,7 @@ pub(crate) fn read(path: &Path) -> Result<Option<Spooled>, ReadError> {
 mod tests {
     use super::*;
     use crate::engine::queue::{Outcome, Queue, Sink};
-    use lease_model::{Hostname, LeaseEvent, LeaseRecord, RedisWrite};
+    use lease_model::{Hostname, LeaseEvent, RedisWrite};
     use std::sync::atomic::{AtomicU32, Ordering};
 
     /// A fresh directory under the system's temp dir, removed on drop.
