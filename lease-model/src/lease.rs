@@ -8,6 +8,14 @@ use crate::{Error, Hostname, HwAddr};
 /// (RFC 2131 section 3.3; Kea's `Lease::INFINITY_LFT`).
 pub const INFINITE_LIFETIME: u32 = u32::MAX;
 
+/// Now, in the unit of every `cltt` and `now` here: Unix seconds (0 if the
+/// clock is before 1970).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// What Kea did to a lease. The first three keep it alive, the rest end it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LeaseEvent {

@@ -24,5 +24,5 @@ pub use error::Error;
 pub use hostname::Hostname;
 pub use hwaddr::HwAddr;
 pub use ip::{canonical_ip, parse_ip};
-pub use lease::{INFINITE_LIFETIME, Lease, LeaseEvent, LeaseRecord};
+pub use lease::{INFINITE_LIFETIME, Lease, LeaseEvent, LeaseRecord, unix_now};
 pub use redis::{DEFAULT_GRACE_SECS, DEFAULT_KEY_PREFIX, RedisSchema, RedisWrite, SkipReason};

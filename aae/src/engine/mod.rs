@@ -23,7 +23,9 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use lease_model::unix_now;
 
 use tokio::sync::watch;
 
@@ -107,12 +109,6 @@ const DROP_STOP_BOUND: Duration = Duration::from_secs(2);
 /// workers: a quarter of it, at most this. Writing is local I/O that takes
 /// milliseconds; the reserve only matters when a worker is slow to end.
 const SPOOL_RESERVE: Duration = Duration::from_secs(1);
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 impl Exporter {
     /// Starts `config.workers` worker threads (`aae-worker-0`, …). Does not

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
-use lease_model::{Lease, LeaseRecord, RedisSchema, RedisWrite};
+use lease_model::{Lease, LeaseRecord, RedisSchema, RedisWrite, unix_now};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, FromRedisValue};
 use tokio::time::MissedTickBehavior;
@@ -407,12 +407,6 @@ impl SinkIo for RedisSink {
             failure: None,
         }
     }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]

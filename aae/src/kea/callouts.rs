@@ -9,11 +9,10 @@ use super::engine::{Export, Exporter};
 use super::ffi::bridge::{LeaseView, Origin, resync_leases};
 use super::{no_unwind, stats};
 use crate::messages::{self, emit};
-use lease_model::{Hostname, HwAddr, Lease, LeaseEvent};
+use lease_model::{Hostname, HwAddr, Lease, LeaseEvent, unix_now};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The running engine while the library is loaded. Packet threads only
 /// read it, side by side; `load`/`unload` are the only writers, and Kea runs
@@ -118,12 +117,6 @@ fn to_lease(v: &LeaseView<'_>, event: LeaseEvent) -> Option<Lease> {
     ))
 }
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Leases submitted by the resync walk in progress (main thread only).
 static RESYNC_SUBMITTED: AtomicU64 = AtomicU64::new(0);
 
@@ -131,7 +124,7 @@ pub(super) fn on_lease(origin: Origin, v: &LeaseView<'_>) {
     no_unwind("lease callout", (), || {
         let guard = exporter();
         let Some(exp) = guard.as_ref() else { return };
-        match decide(origin, v, now()) {
+        match decide(origin, v, unix_now()) {
             Decision::Ignore => {}
             Decision::Skip => exp.count_skipped(),
             Decision::Export { event, notify } => match to_lease(v, event) {
@@ -192,7 +185,7 @@ static LAST_ERROR_LOG: AtomicI64 = AtomicI64::new(i64::MIN);
 
 pub(super) fn on_callout_error(hook: &str, what: &[u8]) {
     no_unwind("callout error", (), || {
-        let t = now();
+        let t = unix_now();
         let last = LAST_ERROR_LOG.load(Ordering::Relaxed);
         if t > last
             && LAST_ERROR_LOG
