@@ -33,8 +33,11 @@ messages! {
     AAE_LOAD_OK = Info, "the hook loaded and its workers started";
     AAE_LOAD_FAILED = Error, "the hook refused to load; the text names the bad parameter";
     AAE_UNLOAD = Info, "the hook stopped its workers and unloaded";
-    AAE_RESYNC = Info, "every current lease from Kea's lease database was submitted to Redis: after (re)configuration, or after Redis restarted or lost aae's keys";
-    AAE_RESYNC_FAILED = Error, "reading Kea's lease database for the resync failed";
+    AAE_RESYNC = Info, "Kea's lease database was read and every current lease in it queued for Redis (the walk of a reconciliation): after (re)configuration, after Redis restarted or lost aae's keys, after an HA state change (a partner's sync writes leases no hook point reports), or after a lease command aae cannot follow lease by lease (a wipe)";
+    AAE_RESYNC_FAILED = Error, "reading Kea's lease database for the resync failed; nothing is removed from Redis, and the next trigger tries again";
+    AAE_RECONCILED = Info, "a reconciliation ended: Redis keys of this node whose leases Kea no longer has were removed (the sweep after the walk), so Redis holds exactly Kea's lease database";
+    AAE_HA_STATE = Info, "this server's HA state, as it answered its partner's ha-heartbeat, changed; a change into any state but waiting or syncing starts a reconciliation, since HA's sync writes leases no hook point reports";
+    AAE_COMMAND_SKIPPED = Warn, "a lease command or an HA partner's lease update could not be followed (missing or malformed arguments, an unknown lease type, no hardware address); it is counted in events-skipped (logged at most once a second)";
     AAE_STATS_FAILED = Warn, "aae's counters cannot be published into Kea's statistics";
     AAE_CALLOUT_FAILED = Warn, "a callout hit a C++ exception; Kea goes on (logged at most once a second)";
     AAE_PANIC = Error, "a Rust panic was caught at the Kea border; Kea goes on";

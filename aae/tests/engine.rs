@@ -782,3 +782,100 @@ fn a_corrupt_spool_is_renamed_aside_and_the_engine_starts() {
     assert_eq!(arpwatch.notices().len(), 3);
     exporter.stop(Duration::from_secs(2));
 }
+
+/// A reconciliation leaves Redis holding exactly what the walk read: keys of
+/// leases Kea no longer has are removed, another node's keys and an event
+/// that came during the reconciliation are left alone.
+#[test]
+fn a_reconciliation_removes_what_kea_no_longer_has_and_nothing_newer() {
+    let redis = RedisServer::start();
+    let arpwatch = ArpwatchStandin::start();
+    let exporter =
+        Exporter::start(config(&redis.url(), Some((&arpwatch.url(), false)), "")).unwrap();
+    // Redis as a previous run left it: 0..20 written by this node.
+    let old: Vec<Lease> = (0..20).map(|i| lease(i, 1, LeaseEvent::Select)).collect();
+    submit_all(&exporter, old.clone());
+    wait_for_redis(
+        &redis,
+        &(0..20)
+            .map(|i| (i, Some(old[i as usize].clone())))
+            .collect(),
+    );
+    // Another node's key for an address this node's Kea does not have.
+    let theirs = format!("{PREFIX}{}", ip(30));
+    let value = lease_model::RedisSchema::default().encode(&lease_model::LeaseRecord {
+        lease: lease(30, 1, LeaseEvent::Select),
+        node: "other-node".into(),
+    });
+    redis.cli(&["SET", &theirs, &value]);
+    wait_for_counters(&exporter, "the backlog to empty", |c| c.backlog == 0);
+    let notices = arpwatch.notices().len();
+
+    assert!(exporter.reconcile_begin("in a test"));
+    assert!(!exporter.reconcile_begin("twice"), "one at a time");
+    // Kea's database now: 0..10 with a new MAC, 10..12 expired (kept), the
+    // rest gone. Meanwhile an event grants 15 again, before the walk reads
+    // its (absent) lease, and one renews 0 with a newer state than the walk's.
+    let renewed = lease(0, 3, LeaseEvent::Renew);
+    exporter.submit(export(renewed.clone()));
+    let regranted = lease(15, 3, LeaseEvent::Select);
+    exporter.submit(export(regranted.clone()));
+    let walked: Vec<Lease> = (0..10).map(|i| lease(i, 2, LeaseEvent::Select)).collect();
+    for l in &walked {
+        exporter.reconcile_lease(l.clone(), true);
+    }
+    for i in 10..12 {
+        exporter.reconcile_lease(lease(i, 1, LeaseEvent::Select), false);
+    }
+    exporter.reconcile_walked();
+    let mut want: HashMap<u32, Option<Lease>> = (1..10)
+        .map(|i| (i, Some(walked[i as usize].clone())))
+        .collect();
+    want.insert(0, Some(renewed));
+    want.insert(15, Some(regranted));
+    for i in 10..12 {
+        want.insert(i, Some(old[i as usize].clone()));
+    }
+    for i in (12..15).chain(16..20) {
+        want.insert(i, None);
+    }
+    wait_for_redis(&redis, &want);
+    system_tests::wait_for("the reconciliation to end", LONG, || {
+        (!exporter.reconciling()).then_some(())
+    });
+    assert_eq!(redis.get(&theirs).as_deref(), Some(value.as_bytes()));
+    assert_eq!(redis.keys(&format!("{PREFIX}*")).len(), 14);
+    // ARPwatch heard of the two events, not of the reconciliation.
+    wait_for_counters(&exporter, "the backlog to empty", |c| c.backlog == 0);
+    assert_eq!(arpwatch.notices().len(), notices + 2);
+    exporter.stop(Duration::from_secs(2));
+}
+
+/// A sweep that finds Redis unresponsive waits for it and then does its work.
+#[test]
+fn a_reconciliation_outlasts_a_redis_that_does_not_answer() {
+    let redis = RedisServer::start();
+    let exporter = Exporter::start(redis_config(&redis)).unwrap();
+    let old: Vec<Lease> = (0..5).map(|i| lease(i, 1, LeaseEvent::Select)).collect();
+    submit_all(&exporter, old.clone());
+    wait_for_redis(
+        &redis,
+        &(0..5).map(|i| (i, Some(old[i as usize].clone()))).collect(),
+    );
+    // Redis keeps its keys but answers nothing for 3 s: longer than aae's
+    // 1 s Redis timeout, so the sweep's first tries fail.
+    let paused = Instant::now();
+    assert_eq!(redis.cli(&["CLIENT", "PAUSE", "3000", "ALL"]), "OK");
+    assert!(exporter.reconcile_begin("in a test"));
+    exporter.reconcile_lease(old[0].clone(), true);
+    exporter.reconcile_walked();
+    system_tests::wait_for("the reconciliation to end", LONG, || {
+        (!exporter.reconciling()).then_some(())
+    });
+    assert!(paused.elapsed() >= Duration::from_millis(2900));
+    let want = (0..5)
+        .map(|i| (i, (i == 0).then(|| old[0].clone())))
+        .collect();
+    wait_for_redis(&redis, &want);
+    exporter.stop(Duration::from_secs(2));
+}

@@ -14,6 +14,7 @@ mod counters;
 mod health;
 mod pages;
 mod queue;
+mod reconcile;
 mod redis_sink;
 mod sink;
 pub(crate) mod spool;
@@ -33,6 +34,7 @@ pub use counters::Counters;
 use counters::Stats;
 use health::Health;
 use queue::Queue;
+pub use reconcile::Reconciled;
 use worker::{Phase, Shared};
 
 use crate::config::{Config, Spool};
@@ -132,6 +134,7 @@ impl Exporter {
                     config.max_backoff,
                 ),
             ],
+            reconcile: Default::default(),
         });
         let fault_log = arpwatch_sink::ArpwatchSink::fault_log();
         let (phase, phase_rx) = watch::channel(Phase::Running);
@@ -248,6 +251,40 @@ impl Exporter {
     /// (see [`Export::notify_arpwatch`]).
     pub fn submit(&self, export: Export) {
         self.shared.queue.push(export.lease, export.notify_arpwatch);
+    }
+
+    /// Starts a reconciliation of Redis with Kea's lease database, unless
+    /// one is running (then `false`): the caller walks the database, hands
+    /// each lease to [`Exporter::reconcile_lease`], and ends with
+    /// [`Exporter::reconcile_walked`] (or [`Exporter::reconcile_abandon`]);
+    /// a worker then removes this node's Redis keys the walk did not see.
+    /// Events submitted meanwhile are never overwritten by it. `why` ends
+    /// up in its log line.
+    pub fn reconcile_begin(&self, why: &str) -> bool {
+        self.shared.reconcile.begin(&self.shared.queue, why)
+    }
+
+    /// One lease the walk read. `live`: Redis should hold it, and it is
+    /// queued for Redis only (never dropped for `queue-capacity`, like a
+    /// resync); otherwise it is in the database without being exported
+    /// (expired, waiting for reclamation), and its key is left to expire.
+    pub fn reconcile_lease(&self, lease: lease_model::Lease, live: bool) {
+        self.shared.reconcile.lease(&self.shared.queue, lease, live);
+    }
+
+    /// The walk has read every lease: the sweep takes over.
+    pub fn reconcile_walked(&self) {
+        self.shared.reconcile.walked();
+    }
+
+    /// The walk could not read the database to the end: nothing is swept.
+    pub fn reconcile_abandon(&self) {
+        self.shared.reconcile.abandon(&self.shared.queue);
+    }
+
+    /// Whether a reconciliation is walking or sweeping.
+    pub fn reconciling(&self) -> bool {
+        self.shared.reconcile.running()
     }
 
     /// True once after the workers found a different Redis server instance

@@ -81,6 +81,10 @@ pub(crate) enum Pushed {
     Updated,
     /// The backlog is full of other addresses.
     Dropped,
+    /// A reconciliation's state for an address an event has reported since
+    /// the reconciliation began: the event's state is newer, so this one is
+    /// not queued.
+    Superseded,
 }
 
 /// What became of one lease a worker took.
@@ -150,6 +154,12 @@ impl Ready {
 struct Shard {
     map: HashTable<Entry, Pages>,
     ready: [Ready; SINKS],
+    /// While a reconciliation runs: the addresses events have reported since
+    /// it began, whose state from Kea's lease database may be older than
+    /// theirs. Recorded under the same lock as the event's push, so a
+    /// reconciliation's push either comes before the event's (which then
+    /// wins, as newest) or sees the mark and stands back.
+    touched: Option<HashTable<IpAddr, Pages>>,
 }
 
 impl Shard {
@@ -325,6 +335,26 @@ impl Queue {
     /// database rather than by time spent down, and dropping part of it
     /// would leave Redis unrepaired.
     pub fn push(&self, lease: Lease, arpwatch: bool) -> Pushed {
+        self.push_as(lease, arpwatch, false)
+    }
+
+    /// Queues a state read from Kea's lease database (or the sweep's
+    /// deletion of a key Kea no longer has) during a reconciliation, for
+    /// Redis only, unless an event has reported the address since the
+    /// reconciliation began ([`Queue::track_events`]).
+    pub fn push_reconciled(&self, lease: Lease) -> Pushed {
+        self.push_as(lease, false, true)
+    }
+
+    /// From now on, until `track_events(false)`, every event's address is
+    /// remembered so that [`Queue::push_reconciled`] leaves it alone.
+    pub fn track_events(&self, on: bool) {
+        for p in self.shards.iter() {
+            lock(&p.shard).touched = on.then(|| HashTable::new_in(Pages));
+        }
+    }
+
+    fn push_as(&self, lease: Lease, arpwatch: bool, reconciled: bool) -> Pushed {
         let wanted = [true, arpwatch && self.enabled[Sink::Arpwatch as usize]];
         let ip = lease.ip;
         let hash = self.hash(ip);
@@ -343,8 +373,21 @@ impl Queue {
                     guard
                 }
             };
+            let Shard {
+                map,
+                ready,
+                touched,
+            } = &mut *shard;
+            if let Some(touched) = touched {
+                let seen = touched.find(hash, |t| *t == ip).is_some();
+                if reconciled && seen {
+                    return Pushed::Superseded;
+                }
+                if !reconciled && !seen {
+                    touched.insert_unique(hash, ip, |t| self.hash(*t));
+                }
+            }
             bump(&padded.received);
-            let Shard { map, ready } = &mut *shard;
             let pushed = match map.find_mut(hash, |e| e.lease.ip == ip) {
                 Some(e) => {
                     let waiting = e.dirty.iter().any(|d| *d);
@@ -417,7 +460,7 @@ impl Queue {
                 return;
             }
             let mut shard = lock(&self.shards[(start + i) % SHARDS].shard);
-            let Shard { map, ready } = &mut *shard;
+            let Shard { map, ready, .. } = &mut *shard;
             let want = (max - out.len()).min(TAKE_PER_LOCK);
             for _ in 0..want {
                 let Some(ip) = ready[s].pop() else {
@@ -442,7 +485,7 @@ impl Queue {
             // Freed after the lock is released.
             let _gone = {
                 let mut shard = lock(&self.shards[shard_of(ip)].shard);
-                let Shard { map, ready } = &mut *shard;
+                let Shard { map, ready, .. } = &mut *shard;
                 let hash = self.hash(ip);
                 let Ok(mut found) = map.find_entry(hash, |e| e.lease.ip == ip) else {
                     debug_assert!(false, "finished an address that was not taken");
@@ -462,7 +505,11 @@ impl Queue {
                     if map.is_empty() && shard.bytes() > KEEP_AT_MOST {
                         // The backlog of a burst is gone: give its pages back
                         // rather than keep a peak-sized table for good.
-                        *shard = Shard::default();
+                        let touched = shard.touched.take();
+                        *shard = Shard {
+                            touched,
+                            ..Shard::default()
+                        };
                     }
                     Some(gone)
                 } else {
@@ -515,7 +562,7 @@ impl Queue {
         let hash = self.hash(ip);
         let wake = {
             let mut shard = lock(&self.shards[shard_of(ip)].shard);
-            let Shard { map, ready } = &mut *shard;
+            let Shard { map, ready, .. } = &mut *shard;
             match map.find_mut(hash, |e| e.lease.ip == ip) {
                 Some(e) if e.dirty[s] => false,
                 Some(e) => {

@@ -12,7 +12,8 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, FromRedisValue};
 use tokio::time::MissedTickBehavior;
 
-use super::queue::{Outcome, Sink};
+use super::queue::{Outcome, Pushed, Queue, Sink};
+use super::reconcile::{IpSet, ended};
 use super::sink::{Sent, SinkIo};
 use crate::config::Config;
 use crate::messages::{AAE_LEASE_EXPIRED, AAE_REDIS_FLUSHED, emit};
@@ -310,6 +311,91 @@ impl RedisSink {
         }
         Ok(self.conn.as_mut().expect("just connected"))
     }
+}
+
+/// The sweep half of a reconciliation (see `reconcile`): finds this node's
+/// keys that Kea's lease database no longer has. Its own connection, on the
+/// worker that runs it; it queues deletions, the Redis workers do them.
+pub(crate) struct Sweeper {
+    server: Server,
+    schema: RedisSchema,
+    node: String,
+}
+
+/// Keys per `SCAN` step, and so per `MGET`: a few hundred kilobytes.
+const SWEEP_STEP: usize = 1000;
+
+impl RedisSink {
+    pub fn sweeper(&self) -> Sweeper {
+        Sweeper {
+            server: self.server.clone(),
+            schema: self.schema.clone(),
+            node: self.node.clone(),
+        }
+    }
+}
+
+impl Sweeper {
+    /// Queues the deletion of every key under the prefix whose value says
+    /// this node wrote it and whose address is not in `live`. Other nodes'
+    /// keys (a Redis shared by several) and values aae cannot read are left
+    /// alone. Returns how many deletions were queued.
+    pub async fn sweep(&self, live: &IpSet, queue: &Queue) -> Result<u64, String> {
+        let mut conn = self.server.connect().await?;
+        let pattern = format!("{}*", glob_escape(self.schema.prefix()));
+        let mut cursor = 0u64;
+        let mut removed = 0;
+        loop {
+            let scan = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SWEEP_STEP)
+                .clone();
+            let (next, keys): (u64, Vec<String>) = self
+                .server
+                .query(&mut conn, &scan)
+                .await
+                .map_err(|e| format!("SCAN failed: {e}"))?;
+            if !keys.is_empty() {
+                let values: Vec<Option<Vec<u8>>> = self
+                    .server
+                    .query(&mut conn, redis::cmd("MGET").arg(&keys))
+                    .await
+                    .map_err(|e| format!("MGET failed: {e}"))?;
+                for (key, value) in keys.iter().zip(values) {
+                    let Some(record) = value.and_then(|v| self.schema.decode(&v).ok()) else {
+                        continue;
+                    };
+                    let ip = record.lease.ip;
+                    if record.node != self.node || live.contains(ip) || self.schema.key(ip) != *key
+                    {
+                        continue;
+                    }
+                    if queue.push_reconciled(ended(record.lease)) != Pushed::Superseded {
+                        removed += 1;
+                    }
+                }
+            }
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// `prefix` as a literal in a `SCAN MATCH` pattern.
+fn glob_escape(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len());
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 impl SinkIo for RedisSink {

@@ -20,9 +20,10 @@ use super::arpwatch_sink::ArpwatchSink;
 use super::counters::Stats;
 use super::health::{Health, RateLimit};
 use super::queue::{Outcome, Queue, Sink};
-use super::redis_sink::RedisSink;
+use super::reconcile::{Reconciler, SWEEP_RETRY};
+use super::redis_sink::{RedisSink, Sweeper};
 use super::sink::SinkIo;
-use crate::messages::{AAE_BACKLOG_FULL, emit};
+use crate::messages::{AAE_BACKLOG_FULL, AAE_RECONCILED, emit};
 
 /// Where the engine is in its life; workers watch it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +44,7 @@ pub(crate) struct Shared {
     pub stats: Stats,
     /// Indexed by [`Sink`].
     pub health: [Health; 2],
+    pub reconcile: Reconciler,
 }
 
 /// How long a worker that found the queue empty keeps looking before it
@@ -70,6 +72,7 @@ pub(crate) fn run(
     done: mpsc::Sender<usize>,
 ) {
     let mut cancel = phase.clone();
+    let sweeper = (index == 0).then(|| redis.sweeper());
     rt.block_on(async {
         let work = async {
             tokio::join!(
@@ -82,6 +85,11 @@ pub(crate) fn run(
                 async {
                     if index == 0 {
                         monitor(&shared, phase.clone()).await;
+                    }
+                },
+                async {
+                    if let Some(sweeper) = sweeper {
+                        sweep(&shared, sweeper, phase.clone()).await;
                     }
                 },
             )
@@ -221,6 +229,50 @@ async fn monitor(shared: &Shared, mut phase: watch::Receiver<Phase>) {
         }
         if stopping {
             return;
+        }
+    }
+}
+
+/// Runs the sweep half of each reconciliation (see `reconcile`) once its
+/// walk is done, retrying while Redis fails it; events stay tracked until
+/// it has succeeded, so a retry is as safe as the first try.
+async fn sweep(shared: &Shared, sweeper: Sweeper, mut phase: watch::Receiver<Phase>) {
+    loop {
+        tokio::select! {
+            _ = shared.reconcile.swept.notified() => {}
+            _ = phase.wait_for(|p| *p != Phase::Running) => return,
+        }
+        let Some(mut job) = shared.reconcile.take_job() else {
+            continue;
+        };
+        loop {
+            match sweeper.sweep(&job.live, &shared.queue).await {
+                Ok(removed) => {
+                    job.done.removed = removed;
+                    let d = job.done;
+                    emit(
+                        AAE_RECONCILED,
+                        format_args!(
+                            "Redis reconciled with Kea's lease database {}: {} leases read, {} \
+                             written, {} keys of leases Kea no longer has removed, {} left to \
+                             newer events, in {} ms",
+                            job.why,
+                            d.walked,
+                            d.written,
+                            d.removed,
+                            d.superseded,
+                            job.started.elapsed().as_millis()
+                        ),
+                    );
+                    shared.reconcile.finish(&shared.queue);
+                    break;
+                }
+                Err(_) => tokio::select! {
+                    // The Redis workers log the outage; this only waits it out.
+                    _ = tokio::time::sleep(SWEEP_RETRY) => {}
+                    _ = phase.wait_for(|p| *p != Phase::Running) => return,
+                },
+            }
         }
     }
 }
