@@ -18,6 +18,8 @@
 #include <dhcpsrv/lease_mgr.h>
 #include <dhcpsrv/lease_mgr_factory.h>
 #include <dhcpsrv/timer_mgr.h>
+#include <asiolink/io_address.h>
+#include <cc/data.h>
 #include <hooks/callout_handle.h>
 #include <hooks/hooks.h>
 #include <hooks/server_hooks.h>
@@ -215,6 +217,27 @@ int lease6_release(CalloutHandle& h) { return lease6_single<Origin::Release>(h, 
 int lease6_decline(CalloutHandle& h) { return lease6_single<Origin::Decline>(h, "lease6_decline"); }
 int lease6_expire(CalloutHandle& h) { return lease6_single<Origin::Expire>(h, "lease6_expire"); }
 
+// Every command Kea processed, from its control socket, the control agent or
+// HA's own listener (then on one of its threads): lease commands and HA's
+// partner updates change the lease database without any packet hook point.
+// Rust says which it wants; only those are turned into text.
+int command_processed(CalloutHandle& handle) {
+    return guarded("command_processed", [&] {
+        std::string name;
+        handle.getArgument("name", name);
+        if (!command_wanted(name)) {
+            return;
+        }
+        isc::data::ConstElementPtr arguments;
+        handle.getArgument("arguments", arguments);
+        isc::data::ConstElementPtr response;
+        handle.getArgument("response", response);
+        const std::string args_text = arguments ? arguments->str() : std::string();
+        const std::string response_text = response ? response->str() : std::string();
+        on_command(name, bytes(args_text), bytes(response_text));
+    });
+}
+
 // The lease database and Kea's timers are only ready once the server is
 // configured; load() is too early for either.
 int dhcp4_srv_configured(CalloutHandle&) {
@@ -259,30 +282,72 @@ void register_callouts(isc::hooks::LibraryHandle& handle, uint8_t family) {
         handle.registerCallout("lease6_decline", lease6_decline);
         handle.registerCallout("lease6_expire", lease6_expire);
         handle.registerCallout("dhcp6_srv_configured", dhcp6_srv_configured);
+        handle.registerCallout("command_processed", command_processed);
     } else {
         handle.registerCallout("leases4_committed", leases4_committed);
         handle.registerCallout("lease4_release", lease4_release);
         handle.registerCallout("lease4_decline", lease4_decline);
         handle.registerCallout("lease4_expire", lease4_expire);
         handle.registerCallout("dhcp4_srv_configured", dhcp4_srv_configured);
+        handle.registerCallout("command_processed", command_processed);
     }
 }
 
-size_t resync_leases(uint8_t family) {
-    isc::dhcp::LeaseMgr& mgr = isc::dhcp::LeaseMgrFactory::instance();
-    size_t n = 0;
+namespace {
+
+isc::asiolink::IOAddress address(uint8_t family, rust::Slice<const uint8_t> ip) {
+    if (ip.size() != 16) {
+        isc_throw(isc::BadValue, "an address is 16 octets here, not " << ip.size());
+    }
     if (family == 6) {
-        for (const Lease6Ptr& l : mgr.getLeases6()) {
-            send6(Origin::Resync, l, 0, false);
-            ++n;
-        }
-    } else {
-        for (const Lease4Ptr& l : mgr.getLeases4()) {
-            send4(Origin::Resync, l, 0);
-            ++n;
+        return isc::asiolink::IOAddress::fromBytes(AF_INET6, ip.data());
+    }
+    return isc::asiolink::IOAddress((uint32_t(ip[0]) << 24) | (uint32_t(ip[1]) << 16) |
+                                    (uint32_t(ip[2]) << 8) | uint32_t(ip[3]));
+}
+
+void walked(const Lease4Ptr& l) { send4(Origin::Resync, l, 0); }
+void walked(const Lease6Ptr& l) { send6(Origin::Resync, l, 0, false); }
+
+template <typename Collection>
+WalkPage report_page(const Collection& leases) {
+    WalkPage page{};
+    for (const auto& l : leases) {
+        walked(l);
+    }
+    page.count = static_cast<uint32_t>(leases.size());
+    if (!leases.empty()) {
+        std::vector<uint8_t> last = leases.back()->addr_.toBytes();
+        for (size_t i = 0; i < last.size() && i < page.last.size(); ++i) {
+            page.last[i] = last[i];
         }
     }
-    return n;
+    return page;
+}
+
+} // namespace
+
+// One page per call, so the walk never holds Kea's lease manager (memfile
+// locks it for the copy) for more than a page's worth of leases.
+WalkPage walk_page(uint8_t family, rust::Slice<const uint8_t> from, uint32_t limit) {
+    isc::dhcp::LeaseMgr& mgr = isc::dhcp::LeaseMgrFactory::instance();
+    const isc::dhcp::LeasePageSize size(limit);
+    if (family == 6) {
+        return report_page(mgr.getLeases6(address(6, from), size));
+    }
+    return report_page(mgr.getLeases4(address(4, from), size));
+}
+
+bool lease_by_address(uint8_t family, rust::Slice<const uint8_t> ip) {
+    isc::dhcp::LeaseMgr& mgr = isc::dhcp::LeaseMgrFactory::instance();
+    if (family == 6) {
+        Lease6Ptr l = mgr.getLease6(Lease::TYPE_NA, address(6, ip));
+        send6(Origin::Command, l, 0, false);
+        return static_cast<bool>(l);
+    }
+    Lease4Ptr l = mgr.getLease4(address(4, ip));
+    send4(Origin::Command, l, 0);
+    return static_cast<bool>(l);
 }
 
 // Rust formats the whole line; each ID is registered with the text "%1" so

@@ -21,7 +21,9 @@ int32_t hooks_version() noexcept;
 uint8_t server_family() noexcept;
 std::unique_ptr<std::string> parameters_json(isc::hooks::LibraryHandle& handle);
 void register_callouts(isc::hooks::LibraryHandle& handle, uint8_t family);
-size_t resync_leases(uint8_t family);
+struct WalkPage;
+WalkPage walk_page(uint8_t family, rust::Slice<const uint8_t> from, uint32_t limit);
+bool lease_by_address(uint8_t family, rust::Slice<const uint8_t> ip);
 
 void log_register(rust::Str id) noexcept;
 void log_unregister(rust::Str id) noexcept;

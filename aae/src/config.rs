@@ -34,7 +34,7 @@ const GRACE_SECS: (u64, u64) = (0, 7 * 24 * 3600);
 const ARPWATCH_TIMEOUT_MS: (u64, u64) = (1, 600_000);
 
 /// Every parameter the hook accepts, for the "unknown parameter" message.
-pub const PARAMETERS: [&str; 10] = [
+pub const PARAMETERS: [&str; 11] = [
     "redis-url",
     "key-prefix",
     "grace-period",
@@ -42,6 +42,7 @@ pub const PARAMETERS: [&str; 10] = [
     "arpwatch-timeout-ms",
     "arpwatch-multicall",
     "arpwatch-spool",
+    "arpwatch-partner-updates",
     "workers",
     "queue-capacity",
     "node-name",
@@ -66,6 +67,11 @@ pub struct Config {
     /// Where notices ARPwatch has not confirmed wait from one load to the
     /// next.
     pub arpwatch_spool: Spool,
+    /// Tell ARPwatch of the lease changes an HA partner sends this server
+    /// too. Off by default: the partner that served the client told its own
+    /// ARPwatch already; on for sites where each node reports to an ARPwatch
+    /// of its own.
+    pub arpwatch_partner_updates: bool,
     /// Worker threads (`aae-worker-N`), each doing I/O for both sinks.
     pub workers: usize,
     /// Distinct addresses that may be pending at once; new addresses beyond
@@ -93,6 +99,7 @@ impl Default for Config {
             arpwatch_timeout: DEFAULT_ARPWATCH_TIMEOUT,
             arpwatch_multicall: false,
             arpwatch_spool: Spool::Default,
+            arpwatch_partner_updates: false,
             workers: DEFAULT_WORKERS,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             node_name: host_name().unwrap_or_default(),
@@ -231,6 +238,10 @@ impl Config {
         }
         if let Some((p, v)) = get("arpwatch-spool") {
             c.arpwatch_spool = spool(p, v, c.arpwatch_url.is_some())?;
+        }
+        if let Some((p, v)) = get("arpwatch-partner-updates") {
+            c.arpwatch_partner_updates =
+                v.as_bool().ok_or_else(|| invalid(p, "true or false", v))?;
         }
         if let Some((p, v)) = get("workers") {
             c.workers = integer(p, v, WORKERS, "a number of worker threads")? as usize;
@@ -573,7 +584,8 @@ mod tests {
             r#"{"redis-url": "redis+unix:///run/redis/redis.sock", "key-prefix": "k:",
                 "grace-period": 60, "arpwatch-url": "http://[::1]:8080/RPC2",
                 "arpwatch-timeout-ms": 250, "arpwatch-multicall": true, "workers": 4,
-                "queue-capacity": 10, "node-name": "dhcp-a", "arpwatch-spool": "/tmp/aae.spool"}"#,
+                "queue-capacity": 10, "node-name": "dhcp-a", "arpwatch-spool": "/tmp/aae.spool",
+                "arpwatch-partner-updates": true}"#,
         )
         .unwrap();
         assert_eq!(c.redis_url, "redis+unix:///run/redis/redis.sock");
@@ -582,6 +594,8 @@ mod tests {
         assert_eq!(c.arpwatch_url.as_deref(), Some("http://[::1]:8080/RPC2"));
         assert_eq!(c.arpwatch_timeout, Duration::from_millis(250));
         assert!(c.arpwatch_multicall);
+        assert!(c.arpwatch_partner_updates);
+        assert!(!Config::default().arpwatch_partner_updates);
         assert_eq!((c.workers, c.queue_capacity), (4, 10));
         assert_eq!(c.node_name, "dhcp-a");
         assert_eq!(c.arpwatch_spool, Spool::At("/tmp/aae.spool".into()));
@@ -638,6 +652,10 @@ mod tests {
             (
                 r#"{"arpwatch-multicall": "yes"}"#,
                 "parameter 'arpwatch-multicall': expected true or false, got \"yes\"",
+            ),
+            (
+                r#"{"arpwatch-partner-updates": 1}"#,
+                "parameter 'arpwatch-partner-updates': expected true or false, got 1",
             ),
             (
                 r#"{"arpwatch-timeout-ms": 0}"#,

@@ -5,14 +5,16 @@
 //! `load`/`unload` write and the engine's workers never take), building the
 //! [`Lease`], and `Exporter::submit`, which never blocks.
 
+use super::commands::{self, Source};
 use super::engine::{Export, Exporter};
-use super::ffi::bridge::{LeaseView, Origin, resync_leases};
+use super::ffi::bridge::{LeaseView, Origin, lease_by_address, walk_page};
 use super::{no_unwind, stats};
 use crate::messages::{self, emit};
 use lease_model::{Hostname, HwAddr, Lease, LeaseEvent, unix_now};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 /// The running engine while the library is loaded. Packet threads only
 /// read it, side by side; `load`/`unload` are the only writers, and Kea runs
@@ -40,6 +42,8 @@ const DHCPV6_RENEW: u8 = 5;
 const DHCPV6_REBIND: u8 = 6;
 const LEASE_TYPE_PD: u8 = 2;
 const STATE_DEFAULT: u32 = 0;
+const STATE_DECLINED: u32 = 1;
+const STATE_EXPIRED_RECLAIMED: u32 = 2;
 
 /// What to do with one lease Kea reported.
 #[derive(Debug, PartialEq, Eq)]
@@ -48,6 +52,10 @@ enum Decision {
     Ignore,
     /// An event aae would export but cannot: counted as skipped.
     Skip,
+    /// A lease the walk found in the database that Redis need not be told
+    /// of again (expired, waiting for reclamation), but whose key must not
+    /// be swept before it expires.
+    Keep,
     Export {
         event: LeaseEvent,
         notify: bool,
@@ -84,10 +92,27 @@ fn decide(origin: Origin, v: &LeaseView<'_>, now: i64) -> Decision {
         Origin::Resync => {
             let expired = v.valid_lft != lease_model::INFINITE_LIFETIME
                 && v.cltt.saturating_add(i64::from(v.valid_lft)) <= now;
-            if v.state != STATE_DEFAULT || expired {
+            if v.state != STATE_DEFAULT {
                 return Decision::Ignore;
             }
+            if expired {
+                return match v.hwaddr.is_empty() {
+                    true => Decision::Ignore,
+                    false => Decision::Keep,
+                };
+            }
             (LeaseEvent::Select, false)
+        }
+        // What an operator's command left in the database, as it is now.
+        Origin::Command => {
+            let event = match v.state {
+                _ if v.valid_lft == 0 => LeaseEvent::Release,
+                STATE_DEFAULT => LeaseEvent::Select,
+                STATE_DECLINED => LeaseEvent::Decline,
+                STATE_EXPIRED_RECLAIMED => LeaseEvent::Expire,
+                _ => LeaseEvent::Release,
+            };
+            (event, true)
         }
         _ => return Decision::Ignore,
     };
@@ -117,26 +142,30 @@ fn to_lease(v: &LeaseView<'_>, event: LeaseEvent) -> Option<Lease> {
     ))
 }
 
-/// Leases submitted by the resync walk in progress (main thread only).
-static RESYNC_SUBMITTED: AtomicU64 = AtomicU64::new(0);
-
 pub(super) fn on_lease(origin: Origin, v: &LeaseView<'_>) {
     no_unwind("lease callout", (), || {
         let guard = exporter();
         let Some(exp) = guard.as_ref() else { return };
-        match decide(origin, v, unix_now()) {
+        let decision = decide(origin, v, unix_now());
+        if origin == Origin::Resync
+            && let Some(w) = lock(&WALK).as_mut()
+        {
+            w.read += 1;
+        }
+        match decision {
             Decision::Ignore => {}
             Decision::Skip => exp.count_skipped(),
-            Decision::Export { event, notify } => match to_lease(v, event) {
-                Some(lease) => {
-                    exp.submit(Export {
-                        lease,
-                        notify_arpwatch: notify,
-                    });
-                    if origin == Origin::Resync {
-                        RESYNC_SUBMITTED.fetch_add(1, Ordering::Relaxed);
-                    }
+            Decision::Keep => {
+                if let Some(lease) = to_lease(v, LeaseEvent::Select) {
+                    exp.reconcile_lease(lease, false);
                 }
+            }
+            Decision::Export { event, notify } => match to_lease(v, event) {
+                Some(lease) if origin == Origin::Resync => exp.reconcile_lease(lease, true),
+                Some(lease) => exp.submit(Export {
+                    lease,
+                    notify_arpwatch: notify,
+                }),
                 None => exp.count_skipped(),
             },
         }
@@ -145,9 +174,13 @@ pub(super) fn on_lease(origin: Origin, v: &LeaseView<'_>) {
 
 /// `dhcp4_srv_configured` / `dhcp6_srv_configured`: the lease database and
 /// Kea's timers are ready now (they are not in `load`).
-/// The family (4 or 6) of the server that configured us, for resyncs the
-/// stats tick starts later.
+/// The family (4 or 6) of the server that configured us, for the walks the
+/// stats tick runs later.
 static SERVER_FAMILY: AtomicU8 = AtomicU8::new(0);
+
+/// Whether an HA partner's updates are told to this server's ARPwatch too
+/// (`arpwatch-partner-updates`); set at load.
+pub(super) static PARTNER_NOTIFY: AtomicBool = AtomicBool::new(false);
 
 pub(super) fn on_server_configured(family: u8) {
     no_unwind("server configured", (), || {
@@ -155,28 +188,234 @@ pub(super) fn on_server_configured(family: u8) {
             return;
         }
         SERVER_FAMILY.store(family, Ordering::Relaxed);
-        resync(family, "after (re)configuration");
+        *lock(&HA_STATE) = None;
+        *lock(&WALK) = None;
+        want_reconcile("after (re)configuration".into());
+        // Kea serves no packet until this returns: walk the whole database now.
+        walk(None);
         stats::start();
     })
 }
 
-/// Submits every current lease of Kea's lease database (to Redis only).
-/// Main thread only: Kea's lease manager is not ours to touch elsewhere.
-fn resync(family: u8, why: &str) {
-    RESYNC_SUBMITTED.store(0, Ordering::Relaxed);
-    match resync_leases(family) {
-        Ok(total) => emit(
-            messages::AAE_RESYNC,
-            format_args!(
-                "resync {why}: {} of {total} leases in Kea's lease database submitted",
-                RESYNC_SUBMITTED.load(Ordering::Relaxed)
-            ),
-        ),
-        Err(e) => emit(
-            messages::AAE_RESYNC_FAILED,
-            format_args!("resync {why}: reading Kea's lease database failed: {e}"),
-        ),
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A reconciliation waiting for the main thread's next tick, and why.
+static WANTED: Mutex<Option<String>> = Mutex::new(None);
+
+/// Asks for a reconciliation; callable from any thread. Requests that come
+/// while one waits are the same request.
+fn want_reconcile(why: String) {
+    lock(&WANTED).get_or_insert(why);
+}
+
+/// The walk in progress (main thread only, but `on_lease` counts in it).
+struct Walk {
+    /// Where the next page starts (after this address).
+    from: [u8; 16],
+    read: u64,
+    started: Instant,
+    why: String,
+}
+
+static WALK: Mutex<Option<Walk>> = Mutex::new(None);
+
+/// Leases per page of the walk: a page is one lock of memfile's lease
+/// manager, held while it copies that many leases.
+const WALK_PAGE: u32 = 1000;
+
+/// How long one tick of Kea's main thread may walk, so that packets still
+/// reach Kea's threads (in multi-threaded mode the main thread receives them).
+const WALK_BUDGET: Duration = Duration::from_millis(20);
+
+/// Starts a wanted reconciliation and walks its pages: within `budget`, or
+/// to the end with `None`. Main thread only, never holding the engine's lock
+/// across a page (the page calls back into `on_lease`).
+fn walk(budget: Option<Duration>) {
+    let family = SERVER_FAMILY.load(Ordering::Relaxed);
+    if family == 0 {
+        return;
     }
+    let start = Instant::now();
+    if lock(&WALK).is_none() {
+        let Some(why) = lock(&WANTED).take() else {
+            return;
+        };
+        let began = exporter().as_ref().is_some_and(|e| e.reconcile_begin(&why));
+        if !began {
+            // The last one is still sweeping: this one comes next.
+            want_reconcile(why);
+            return;
+        }
+        *lock(&WALK) = Some(Walk {
+            from: [0; 16],
+            read: 0,
+            started: start,
+            why,
+        });
+    }
+    loop {
+        let Some(from) = lock(&WALK).as_ref().map(|w| w.from) else {
+            return;
+        };
+        let page = walk_page(family, &from, WALK_PAGE);
+        let mut guard = lock(&WALK);
+        let Some(w) = guard.as_mut() else { return };
+        match page {
+            Ok(page) if page.count == WALK_PAGE => w.from = page.last,
+            Ok(_) => {
+                let w = guard.take().expect("checked above");
+                drop(guard);
+                if let Some(e) = exporter().as_ref() {
+                    e.reconcile_walked();
+                }
+                emit(
+                    messages::AAE_RESYNC,
+                    format_args!(
+                        "resync {}: {} leases read from Kea's lease database in {} ms",
+                        w.why,
+                        w.read,
+                        w.started.elapsed().as_millis()
+                    ),
+                );
+                return;
+            }
+            Err(e) => {
+                let w = guard.take().expect("checked above");
+                drop(guard);
+                if let Some(e) = exporter().as_ref() {
+                    e.reconcile_abandon();
+                }
+                emit(
+                    messages::AAE_RESYNC_FAILED,
+                    format_args!(
+                        "resync {}: reading Kea's lease database failed after {} leases: {e}",
+                        w.why, w.read
+                    ),
+                );
+                return;
+            }
+        }
+        drop(guard);
+        if budget.is_some_and(|b| start.elapsed() >= b) {
+            return;
+        }
+    }
+}
+
+/// The HA state this server last answered its partner's heartbeat with.
+static HA_STATE: Mutex<Option<String>> = Mutex::new(None);
+
+/// States in which HA has not yet written the partner's leases: a change
+/// into any other one may follow a sync, which no hook point reports.
+const HA_UNSYNCED: [&str; 2] = ["waiting", "syncing"];
+
+fn ha_state_seen(state: &str) {
+    let before = {
+        let mut last = lock(&HA_STATE);
+        if last.as_deref() == Some(state) {
+            return;
+        }
+        last.replace(state.to_owned())
+    };
+    let reconcile = !HA_UNSYNCED.contains(&state);
+    emit(
+        messages::AAE_HA_STATE,
+        format_args!(
+            "HA state {} -> {state} (as answered to the partner's heartbeat){}",
+            before.as_deref().unwrap_or("unknown"),
+            if reconcile {
+                "; reconciling Redis with Kea's lease database"
+            } else {
+                ""
+            }
+        ),
+    );
+    if reconcile {
+        want_reconcile(format!("after the HA state changed to {state}"));
+    }
+}
+
+pub(super) fn command_wanted(name: &str) -> bool {
+    no_unwind("command_processed", false, || commands::wanted(name))
+}
+
+/// Unix second of the last skipped-command line (see [`LAST_ERROR_LOG`]).
+static LAST_SKIP_LOG: AtomicI64 = AtomicI64::new(i64::MIN);
+
+/// `command_processed`, for the commands [`commands::wanted`] names: on
+/// Kea's main thread or one of HA's listener threads. Never waits on a sink.
+pub(super) fn on_command(name: &str, arguments: &[u8], response: &[u8]) {
+    no_unwind("command_processed", (), || {
+        let now = unix_now();
+        let mut fx = commands::interpret(name, arguments, response, now);
+        if let Some(state) = &fx.ha_state {
+            ha_state_seen(state);
+        }
+        if let Some(why) = fx.reconcile {
+            want_reconcile(why.into());
+        }
+        // Read back before taking the engine's lock: the read calls on_lease.
+        let family = SERVER_FAMILY.load(Ordering::Relaxed);
+        for ip in &fx.lookups {
+            let octets = match ip {
+                IpAddr::V4(a) => {
+                    let mut o = [0; 16];
+                    o[..4].copy_from_slice(&a.octets());
+                    o
+                }
+                IpAddr::V6(a) => a.octets(),
+            };
+            let fam = if ip.is_ipv4() { 4 } else { 6 };
+            if fam != family {
+                fx.skipped
+                    .push(format!("{name}: {ip} is not of this DHCPv{family} server"));
+                continue;
+            }
+            match lease_by_address(fam, &octets) {
+                Ok(true) => {}
+                Ok(false) => fx.skipped.push(format!(
+                    "{name}: no lease for {ip} in Kea's lease database after the command"
+                )),
+                Err(e) => fx
+                    .skipped
+                    .push(format!("{name}: reading the lease of {ip} failed: {e}")),
+            }
+        }
+        let guard = exporter();
+        let Some(exp) = guard.as_ref() else { return };
+        let partner_notify = PARTNER_NOTIFY.load(Ordering::Relaxed);
+        for (lease, source) in fx.leases {
+            let notify_arpwatch = match source {
+                Source::Operator => true,
+                Source::Partner => partner_notify,
+                Source::Forget => false,
+            };
+            exp.submit(Export {
+                lease,
+                notify_arpwatch,
+            });
+        }
+        for _ in 0..fx.unmapped + fx.skipped.len() as u64 {
+            exp.count_skipped();
+        }
+        drop(guard);
+        if let Some(first) = fx.skipped.first() {
+            let last = LAST_SKIP_LOG.load(Ordering::Relaxed);
+            if now > last
+                && LAST_SKIP_LOG
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                let more = match fx.skipped.len() {
+                    1 => String::new(),
+                    n => format!(" (and {} more in this command)", n - 1),
+                };
+                emit(messages::AAE_COMMAND_SKIPPED, format_args!("{first}{more}"));
+            }
+        }
+    })
 }
 
 /// Unix second of the last callout-error line, so a failing callout on every
@@ -200,17 +439,17 @@ pub(super) fn on_callout_error(hook: &str, what: &[u8]) {
     })
 }
 
-/// Kea's 1 s timer on its main thread: publish the counters, and rewrite
-/// every lease if the workers found Redis restarted (it may be empty). The
-/// guard is dropped before the walk, which calls back into `on_lease`.
+/// Kea's 1 s timer on its main thread: publish the counters, and walk the
+/// lease database for a reconciliation that is wanted (the workers found
+/// Redis restarted or flushed, a command or an HA state change asked) or
+/// under way, a budget's worth of pages per tick.
 pub(super) fn publish_stats() {
     no_unwind("publishing statistics", (), || {
         stats::publish();
-        let wanted = exporter().as_ref().is_some_and(|e| e.take_resync_request());
-        let family = SERVER_FAMILY.load(Ordering::Relaxed);
-        if wanted && family != 0 {
-            resync(family, "after Redis restarted or lost aae's keys");
+        if exporter().as_ref().is_some_and(|e| e.take_resync_request()) {
+            want_reconcile("after Redis restarted or lost aae's keys".into());
         }
+        walk(Some(WALK_BUDGET));
     })
 }
 
@@ -348,7 +587,8 @@ mod tests {
             cltt: NOW - 3600,
             ..view(4, 0)
         };
-        assert_eq!(decide(Origin::Resync, &expired, NOW), Decision::Ignore);
+        // Not written again, but not swept either: its key expires by itself.
+        assert_eq!(decide(Origin::Resync, &expired, NOW), Decision::Keep);
         let declined = LeaseView {
             state: 1,
             ..view(4, 0)

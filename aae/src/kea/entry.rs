@@ -6,7 +6,7 @@
 //! `LibraryHandle`, and a symbol named after a hook point would make Kea
 //! register it a second time.
 
-use super::callouts::EXPORTER;
+use super::callouts::{EXPORTER, PARTNER_NOTIFY};
 use super::engine::Exporter;
 use super::ffi::bridge as ffi;
 use super::{no_unwind, start_logging, stats, stop_logging};
@@ -87,6 +87,10 @@ fn try_load(mut handle: Pin<&mut ffi::LibraryHandle>) -> Result<(), String> {
     // Stop a previous instance Kea somehow did not unload, so its threads
     // cannot outlive the library.
     stop_engine();
+    PARTNER_NOTIFY.store(
+        config.arpwatch_partner_updates,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let exporter = Exporter::start(config).map_err(|e| format!("cannot start: {e}"))?;
     *EXPORTER.write().unwrap_or_else(|e| e.into_inner()) = Some(exporter);
     if let Err(e) = ffi::register_callouts(handle, family) {

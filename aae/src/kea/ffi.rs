@@ -15,8 +15,21 @@ pub(crate) mod bridge {
         Release,
         Decline,
         Expire,
-        /// Read back from the lease database after (re)configuration.
+        /// Read from the lease database by a reconciliation's walk.
         Resync,
+        /// Read back from the lease database after an operator's lease
+        /// command (`lease4-add`, `lease4-update`, ...) changed it.
+        Command,
+    }
+
+    /// What one page of a reconciliation's walk read.
+    #[derive(Debug)]
+    struct WalkPage {
+        /// Leases on the page; fewer than asked for means the last page.
+        count: u32,
+        /// The page's last address (network order, v4 in the first four
+        /// octets): where the next page starts, after it.
+        last: [u8; 16],
     }
 
     /// One Kea lease as plain values. The slices borrow Kea's memory for the
@@ -50,6 +63,10 @@ pub(crate) mod bridge {
     extern "Rust" {
         fn on_lease(origin: Origin, lease: &LeaseView);
         fn on_server_configured(family: u8);
+        /// Whether `command_processed` should hand this command over at all.
+        fn command_wanted(name: &str) -> bool;
+        /// A command Kea processed: its arguments and response as JSON text.
+        fn on_command(name: &str, arguments: &[u8], response: &[u8]);
         fn on_callout_error(hook: &str, what: &[u8]);
         fn publish_stats();
     }
@@ -67,8 +84,13 @@ pub(crate) mod bridge {
         /// The hook's `"parameters"` map as JSON text (`{}` when absent).
         fn parameters_json(handle: Pin<&mut LibraryHandle>) -> Result<UniquePtr<CxxString>>;
         fn register_callouts(handle: Pin<&mut LibraryHandle>, family: u8) -> Result<()>;
-        /// Calls `on_lease(Resync, ..)` for every lease in Kea's lease database.
-        fn resync_leases(family: u8) -> Result<usize>;
+        /// Calls `on_lease(Resync, ..)` for up to `limit` leases of Kea's
+        /// lease database with addresses after `from` (16 octets, as in
+        /// `LeaseView::ip`), in address order.
+        fn walk_page(family: u8, from: &[u8], limit: u32) -> Result<WalkPage>;
+        /// Calls `on_lease(Command, ..)` with the lease Kea's lease
+        /// database holds for `ip` (16 octets); false if it holds none.
+        fn lease_by_address(family: u8, ip: &[u8]) -> Result<bool>;
 
         fn log_register(id: &str);
         fn log_unregister(id: &str);
@@ -83,4 +105,6 @@ pub(crate) mod bridge {
     }
 }
 
-use super::callouts::{on_callout_error, on_lease, on_server_configured, publish_stats};
+use super::callouts::{
+    command_wanted, on_callout_error, on_command, on_lease, on_server_configured, publish_stats,
+};

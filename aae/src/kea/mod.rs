@@ -5,12 +5,15 @@
 //!   `unload`, `multi_threading_compatible`).
 //! - `callouts`: turns a [`ffi::bridge::LeaseView`] into a [`lease_model::Lease`]
 //!   and decides which hook events are exported.
+//! - `commands`: reads the lease commands and HA messages that
+//!   `command_processed` reports (JSON) into leases to export.
 //! - `stats`: publishes the engine's counters into Kea's `StatsMgr`.
 //!
 //! Nothing unwinds across the border: every Rust function C++ calls catches
 //! panics, and the shim catches every C++ exception.
 
 mod callouts;
+mod commands;
 mod entry;
 mod ffi;
 mod stats;
