@@ -152,9 +152,12 @@ impl Reconciler {
     /// The walk has read the whole database: the sweeper takes over.
     pub fn walked(&self) {
         let mut state = self.state();
-        let State::Walking(_) = &*state else { return };
-        let State::Walking(job) = std::mem::replace(&mut *state, State::Sweeping(None)) else {
-            unreachable!("matched above")
+        let job = match std::mem::replace(&mut *state, State::Idle) {
+            State::Walking(job) => job,
+            other => {
+                *state = other;
+                return;
+            }
         };
         *state = State::Sweeping(Some(job));
         drop(state);
