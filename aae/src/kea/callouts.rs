@@ -92,7 +92,8 @@ fn decide(origin: Origin, v: &LeaseView<'_>, now: i64) -> Decision {
         Origin::Resync => {
             let expired = v.valid_lft != lease_model::INFINITE_LIFETIME
                 && v.cltt.saturating_add(i64::from(v.valid_lft)) <= now;
-            if v.state != STATE_DEFAULT {
+            // Kea 2.6 keeps a released lease with lifetime 0; 3.0 also marks it.
+            if v.state != STATE_DEFAULT || v.valid_lft == 0 {
                 return Decision::Ignore;
             }
             if expired {
@@ -594,6 +595,11 @@ mod tests {
             ..view(4, 0)
         };
         assert_eq!(decide(Origin::Resync, &declined, NOW), Decision::Ignore);
+        let released_kept = LeaseView {
+            valid_lft: 0,
+            ..view(4, 0)
+        };
+        assert_eq!(decide(Origin::Resync, &released_kept, NOW), Decision::Ignore);
         let forever = LeaseView {
             valid_lft: u32::MAX,
             cltt: 0,
