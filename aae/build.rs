@@ -1,42 +1,84 @@
-//! Compiles the C++ shim against Kea's headers and links the Kea libraries
-//! it uses. `KEA_INCLUDE_DIR` overrides the header location.
+//! Compiles the C++ shim against the Kea headers installed here and links
+//! the Kea libraries it uses. What differs between Kea versions is found in
+//! those headers and libraries, not in a table of versions:
+//!
+//! - `KEA_HOOKS_VERSION` (hooks/hooks.h): Kea loads only a hook built for
+//!   exactly its own; from 3.0 its headers need C++20.
+//! - `dhcpsrv/cfg_globals.h`: kea-dev 2.2.0 forgets it, so `cpp/compat`
+//!   supplies a stand-in, used only where the real one is missing.
+//! - the library names: Kea 3.0 renamed `libkea-dhcp++` to `libkea-dhcp`.
+//!
+//! `KEA_INCLUDE_DIR` and `KEA_LIB_DIR` override where they are looked for.
+
+use std::path::{Path, PathBuf};
+
+/// The Kea libraries the shim calls into, each with the names it has had.
+const LIBRARIES: &[&[&str]] = &[
+    &["kea-dhcpsrv"],
+    &["kea-hooks"],
+    &["kea-dhcp++", "kea-dhcp"],
+    &["kea-stats"],
+    &["kea-log"],
+    &["kea-asiolink"],
+    &["kea-cc"],
+    &["kea-exceptions"],
+];
 
 fn main() {
-    let kea_include =
-        std::env::var("KEA_INCLUDE_DIR").unwrap_or_else(|_| "/usr/include/kea".to_owned());
     println!("cargo:rerun-if-env-changed=KEA_INCLUDE_DIR");
-    if !std::path::Path::new(&kea_include)
-        .join("hooks/hooks.h")
-        .is_file()
-    {
-        panic!(
-            "Kea headers not found in {kea_include}: run `bash ci/setup` (kea-dev, libboost-dev)"
-        );
-    }
+    println!("cargo:rerun-if-env-changed=KEA_LIB_DIR");
+    let include = PathBuf::from(
+        std::env::var("KEA_INCLUDE_DIR").unwrap_or_else(|_| "/usr/include/kea".into()),
+    );
+    let hooks_h = include.join("hooks/hooks.h");
+    let Ok(hooks) = std::fs::read_to_string(&hooks_h) else {
+        fail(&format!(
+            "Kea's headers are not in {} (no hooks/hooks.h): install kea-dev and libboost-dev \
+             (`bash ci/setup`), or set KEA_INCLUDE_DIR",
+            include.display()
+        ));
+    };
+    let Some(version) = hooks_version(&hooks) else {
+        fail(&format!(
+            "{} does not define KEA_HOOKS_VERSION as aae expects (`const int KEA_HOOKS_VERSION \
+             = N;`): a Kea this tree does not know yet; check what its hooks API changed",
+            hooks_h.display()
+        ));
+    };
+    let lib_dir = PathBuf::from(
+        std::env::var("KEA_LIB_DIR").unwrap_or_else(|_| "/usr/lib/x86_64-linux-gnu".into()),
+    );
 
-    cxx_build::bridge("src/kea/ffi.rs")
-        .file("cpp/shim.cc")
-        // compat first: it supplies the one header kea-dev 2.2.0 forgets.
-        .include("cpp/compat")
-        .include(&kea_include)
-        .std("c++17")
+    let mut build = cxx_build::bridge("src/kea/ffi.rs");
+    build.file("cpp/shim.cc");
+    if !include.join("dhcpsrv/cfg_globals.h").is_file() {
+        build.include("cpp/compat");
+    }
+    build
+        .include(&include)
+        // Kea 3.0's headers use C++20; Debian builds 2.x as C++17.
+        .std(if version >= 30000 { "c++20" } else { "c++17" })
         // Kea's headers are not warning-clean with a modern g++; ours are.
         .flag_if_supported("-Wno-deprecated-declarations")
         .flag_if_supported("-Wno-unused-parameter")
         .compile("aae_shim");
 
-    for lib in [
-        "kea-dhcpsrv",
-        "kea-hooks",
-        "kea-dhcp++",
-        "kea-stats",
-        "kea-log",
-        "kea-asiolink",
-        "kea-cc",
-        "kea-exceptions",
-    ] {
-        println!("cargo:rustc-link-lib=dylib={lib}");
+    for names in LIBRARIES {
+        let Some(name) = names.iter().find(|n| has_library(&lib_dir, n)) else {
+            fail(&format!(
+                "none of {} is in {}: install kea-dev (or set KEA_LIB_DIR); a Kea that renamed \
+                 it again needs its new name in aae/build.rs",
+                names
+                    .iter()
+                    .map(|n| format!("lib{n}.so"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                lib_dir.display()
+            ));
+        };
+        println!("cargo:rustc-link-lib=dylib={name}");
     }
+    println!("cargo:rustc-link-search=native={}", lib_dir.display());
     // A symbol missing from the list above fails here, not when Kea loads us.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,defs");
 
@@ -48,4 +90,28 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={f}");
     }
+    println!("cargo:rerun-if-changed={}", hooks_h.display());
+}
+
+/// `N` of `const int KEA_HOOKS_VERSION = N;`.
+fn hooks_version(header: &str) -> Option<u32> {
+    header.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("const int KEA_HOOKS_VERSION")?;
+        rest.trim()
+            .strip_prefix('=')?
+            .trim()
+            .strip_suffix(';')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+fn has_library(dir: &Path, name: &str) -> bool {
+    dir.join(format!("lib{name}.so")).exists()
+}
+
+fn fail(why: &str) -> ! {
+    eprintln!("error: {why}");
+    panic!("{why}");
 }
