@@ -171,6 +171,10 @@ int lease4_single(CalloutHandle& handle, const char* hook) {
 int lease4_release(CalloutHandle& h) { return lease4_single<Origin::Release>(h, "lease4_release"); }
 int lease4_decline(CalloutHandle& h) { return lease4_single<Origin::Decline>(h, "lease4_decline"); }
 int lease4_expire(CalloutHandle& h) { return lease4_single<Origin::Expire>(h, "lease4_expire"); }
+// Kea 2.6+: the server itself declined an address a ping check found in use.
+int lease4_server_decline(CalloutHandle& h) {
+    return lease4_single<Origin::Decline>(h, "lease4_server_decline");
+}
 
 int leases6_committed(CalloutHandle& handle) {
     return guarded("leases6_committed", [&] {
@@ -290,6 +294,11 @@ void register_callouts(isc::hooks::LibraryHandle& handle, uint8_t family) {
         handle.registerCallout("lease4_expire", lease4_expire);
         handle.registerCallout("dhcp4_srv_configured", dhcp4_srv_configured);
         handle.registerCallout("command_processed", command_processed);
+        // Hook points newer Kea versions declare, found by name rather than
+        // by version: registering one the server lacks would throw.
+        if (isc::hooks::ServerHooks::getServerHooks().findIndex("lease4_server_decline") >= 0) {
+            handle.registerCallout("lease4_server_decline", lease4_server_decline);
+        }
     }
 }
 
