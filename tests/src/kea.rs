@@ -1,7 +1,9 @@
 //! A real `kea-dhcp4` / `kea-dhcp6` inside the server namespace of a
-//! [`NetnsPair`], with a generated JSON config, a persisted memfile lease
-//! database, pid and lock files, a log file and a control socket, all in a
-//! private temp dir. Stopped on drop. Also `perfdhcp` in the client namespace.
+//! [`crate::netns::NetnsPair`] (or of any [`ServerSite`], such as one server
+//! of a [`crate::netns::NetnsLan`]), with a generated JSON config, a
+//! persisted memfile lease database, pid and lock files, a log file and a
+//! control socket, all in a private temp dir. Stopped on drop. Also
+//! `perfdhcp` in the client namespace (any [`ClientSite`]).
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::netns::{NetnsPair, SUBNET_V4, SUBNET_V6};
+use crate::netns::{ClientSite, SUBNET_V4, SUBNET_V6, ServerSite, netns_command};
 use crate::{require_program, wait_for};
 
 /// Which server.
@@ -58,6 +60,14 @@ pub struct KeaConfig {
     pub severity: &'static str,
     /// DHCPv6 `mac-sources`; `None` keeps Kea's default (`any`).
     pub mac_sources: Option<Vec<&'static str>>,
+    /// The `pools` of the one subnet (id 1); `None`: one pool,
+    /// `192.0.2.10 - 192.0.2.250` or `2001:db8:1::1000 - 2001:db8:1::1fff`.
+    /// E.g. two pools with `client-class` `HA_server1` / `HA_server2` for
+    /// HA load balancing.
+    pub pools: Option<Vec<Value>>,
+    /// Top-level entries of `Dhcp4` / `Dhcp6`, set last: they add to or
+    /// replace what the fixture generates (`multi-threading`, `loggers`, ...).
+    pub extra: serde_json::Map<String, Value>,
 }
 
 impl Default for KeaConfig {
@@ -70,6 +80,8 @@ impl Default for KeaConfig {
             reclaim_every: 1,
             severity: "INFO",
             mac_sources: None,
+            pools: None,
+            extra: serde_json::Map::new(),
         }
     }
 }
@@ -95,7 +107,7 @@ impl Kea {
     /// Writes the config, starts Kea in `net`'s server namespace and waits
     /// until it logs that it started and answers on its control socket.
     /// Panics, showing Kea's log, if it exits instead.
-    pub fn start(net: &NetnsPair, config: &KeaConfig) -> Kea {
+    pub fn start(net: &(impl ServerSite + ?Sized), config: &KeaConfig) -> Kea {
         let mut kea = Kea::spawn(net, config);
         let started = config.family.started_id();
         let up = wait_for(
@@ -121,7 +133,10 @@ impl Kea {
 
     /// Starts Kea with a config it is expected to refuse; waits for it to
     /// exit and returns its exit status and full log.
-    pub fn start_failing(net: &NetnsPair, config: &KeaConfig) -> (ExitStatus, String) {
+    pub fn start_failing(
+        net: &(impl ServerSite + ?Sized),
+        config: &KeaConfig,
+    ) -> (ExitStatus, String) {
         let mut kea = Kea::spawn(net, config);
         let status = wait_for(
             &format!("{} to refuse its config and exit", config.family.program()),
@@ -131,7 +146,7 @@ impl Kea {
         (status, kea.log())
     }
 
-    fn spawn(net: &NetnsPair, config: &KeaConfig) -> Kea {
+    fn spawn(net: &(impl ServerSite + ?Sized), config: &KeaConfig) -> Kea {
         let program = require_program(config.family.program());
         let dir = tempfile::Builder::new()
             .prefix("aae-kea-")
@@ -141,13 +156,12 @@ impl Kea {
             child: None,
             dir,
             family: config.family,
-            server_ns: net.server_ns.clone(),
-            server_if: net.server_if.clone(),
+            server_ns: net.server_ns().to_owned(),
+            server_if: net.server_if().to_owned(),
         };
         kea.write_config(config);
         let out = std::fs::File::create(kea.dir.path().join("kea.stdout")).expect("stdout file");
-        let child = net
-            .command(&net.server_ns, program.to_str().expect("utf-8 path"))
+        let child = netns_command(net.server_ns(), program.to_str().expect("utf-8 path"))
             .arg("-c")
             .arg(kea.config_path())
             .env("KEA_PIDFILE_DIR", kea.dir.path())
@@ -217,7 +231,9 @@ impl Kea {
                     json!([{
                         "id": 1,
                         "subnet": SUBNET_V4,
-                        "pools": [{"pool": "192.0.2.10 - 192.0.2.250"}]
+                        "pools": c.pools.clone().unwrap_or_else(
+                            || vec![json!({"pool": "192.0.2.10 - 192.0.2.250"})]
+                        )
                     }]),
                 );
             }
@@ -231,13 +247,18 @@ impl Kea {
                         "id": 1,
                         "subnet": SUBNET_V6,
                         "interface": self.server_if,
-                        "pools": [{"pool": "2001:db8:1::1000 - 2001:db8:1::1fff"}]
+                        "pools": c.pools.clone().unwrap_or_else(
+                            || vec![json!({"pool": "2001:db8:1::1000 - 2001:db8:1::1fff"})]
+                        )
                     }]),
                 );
                 if let Some(sources) = &c.mac_sources {
                     obj.insert("mac-sources".into(), json!(sources));
                 }
             }
+        }
+        for (k, v) in &c.extra {
+            obj.insert(k.clone(), v.clone());
         }
         json!({ c.family.top(): server })
     }
@@ -399,14 +420,33 @@ impl Kea {
         start.elapsed()
     }
 
-    /// Starts Kea again with the same config file and lease file.
-    pub fn restart(&mut self, net: &NetnsPair) {
+    /// Kills Kea with SIGKILL (a crash: no unload, no shutdown of its
+    /// hooks) and waits for it to be gone. The log stays readable.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether Kea's process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.is_some() && self.try_exit().is_none()
+    }
+
+    /// Starts Kea again with the same config file and lease file, in
+    /// `net`'s server namespace (the one it ran in).
+    pub fn restart(&mut self, net: &(impl ServerSite + ?Sized)) {
+        assert_eq!(
+            net.server_ns(),
+            self.server_ns,
+            "a Kea restarts where it ran"
+        );
         self.stop();
         let _ = std::fs::remove_file(self.log_path());
         let program = require_program(self.family.program());
         let out = std::fs::File::create(self.dir.path().join("kea.stdout")).expect("stdout file");
-        let child = net
-            .command(&self.server_ns, program.to_str().expect("utf-8 path"))
+        let child = netns_command(&self.server_ns, program.to_str().expect("utf-8 path"))
             .arg("-c")
             .arg(self.config_path())
             .env("KEA_PIDFILE_DIR", self.dir.path())
@@ -536,15 +576,14 @@ impl PerfRun {
 /// Runs perfdhcp in the client namespace against the fixture's server.
 /// `args` come after `-4`/`-6 -l <iface>`; pass `-R N` for N clients (the
 /// default simulates one) and a bound such as `-n`/`-p`.
-pub fn perfdhcp(net: &NetnsPair, family: Family, args: &[&str]) -> PerfRun {
+pub fn perfdhcp(net: &(impl ClientSite + ?Sized), family: Family, args: &[&str]) -> PerfRun {
     let program = require_program("perfdhcp");
     let fam = match family {
         Family::V4 => "-4",
         Family::V6 => "-6",
     };
-    let output = net
-        .command(&net.client_ns, program.to_str().expect("utf-8 path"))
-        .args([fam, "-l", &net.client_if])
+    let output = netns_command(net.client_ns(), program.to_str().expect("utf-8 path"))
+        .args([fam, "-l", net.client_if()])
         .args(args)
         .stdin(Stdio::null())
         .output()
