@@ -1,12 +1,15 @@
 //! Fixtures that start the real programs the system tests drive: a
 //! `redis-server` on a free loopback port, and (see the other modules) Kea in
-//! a network namespace and XML-RPC peers written by others.
+//! a network namespace, XML-RPC peers written by others, aai, and a Kea HA
+//! pair built of all of them (`ha`).
 //!
 //! Every fixture stops what it started when dropped, so a failing test leaves
 //! nothing running. A missing program is a test failure that says to run
 //! `ci/setup`, never a silent skip.
 
+pub mod aai;
 pub mod arpwatch;
+pub mod ha;
 pub mod kea;
 pub mod netns;
 pub mod redis;
