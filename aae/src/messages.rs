@@ -1,8 +1,9 @@
 //! Every log message aae can emit, defined once with its ID and severity, the
 //! way Kea's `.mes` files do it, so operators can grep and filter by ID.
 //!
-//! Inside Kea the lines go through Kea's own logger (see [`crate::kea`]);
-//! elsewhere (unit tests) to stderr.
+//! Where the lines go is a [`Log`] handed to whoever logs: inside Kea the
+//! border's, which writes through Kea's own logger; elsewhere (tests, other
+//! hosts) [`Log::STDERR`]. This file knows neither.
 
 use std::fmt;
 
@@ -57,10 +58,30 @@ messages! {
     AAE_SPOOL_UNAVAILABLE = Warn, "the default spool's directory is missing or not writable, so notices ARPwatch has not confirmed at unload will be lost (set 'arpwatch-spool' to a writable path, or to null to silence this)";
 }
 
-/// Emits `text` under `msg`. Never panics and never blocks on I/O beyond the
-/// logger's own write.
-pub fn emit(msg: Message, text: fmt::Arguments<'_>) {
-    crate::kea::log(msg, text);
+/// Where log lines go. A plain function, so it is `Copy` and costs nothing
+/// to hand to every part of the engine at start.
+#[derive(Clone, Copy)]
+pub struct Log(fn(Message, fmt::Arguments<'_>));
+
+impl Log {
+    /// One line per message on stderr: `Severity ID text`.
+    pub const STDERR: Log = Log(|msg, text| eprintln!("{:?} {} {}", msg.severity, msg.id, text));
+
+    pub const fn new(write: fn(Message, fmt::Arguments<'_>)) -> Log {
+        Log(write)
+    }
+
+    /// Emits `text` under `msg`. Never panics and never blocks on I/O beyond
+    /// the writer's own write.
+    pub fn emit(&self, msg: Message, text: fmt::Arguments<'_>) {
+        (self.0)(msg, text)
+    }
+}
+
+impl fmt::Debug for Log {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Log")
+    }
 }
 
 #[cfg(test)]

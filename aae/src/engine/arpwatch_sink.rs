@@ -15,7 +15,7 @@ use super::health::RateLimit;
 use super::queue::{Outcome, Sink};
 use super::sink::{Sent, SinkIo};
 use crate::config::Config;
-use crate::messages::{AAE_ARPWATCH_FAULT, emit};
+use crate::messages::{AAE_ARPWATCH_FAULT, Log};
 
 /// Notices per `system.multicall` request.
 const MULTICALL_BATCH: usize = 128;
@@ -35,6 +35,7 @@ pub(crate) struct ArpwatchSink {
     deadline: Duration,
     /// Shared by every worker's sink.
     fault_log: Arc<Mutex<RateLimit>>,
+    log: Log,
 }
 
 impl ArpwatchSink {
@@ -48,6 +49,7 @@ impl ArpwatchSink {
         url: &str,
         config: &Config,
         fault_log: Arc<Mutex<RateLimit>>,
+        log: Log,
     ) -> Result<ArpwatchSink, ClientError> {
         let client_config = ClientConfig {
             connect_timeout: config.arpwatch_timeout,
@@ -60,6 +62,7 @@ impl ArpwatchSink {
             multicall: config.arpwatch_multicall,
             deadline: config.arpwatch_timeout * 2 + Duration::from_secs(1),
             fault_log,
+            log,
         })
     }
 
@@ -78,7 +81,7 @@ impl ArpwatchSink {
             .unwrap_or_else(|p| p.into_inner())
             .allow(Instant::now());
         if let Some(suppressed) = allowed {
-            emit(
+            self.log.emit(
                 AAE_ARPWATCH_FAULT,
                 format_args!(
                     "ARPwatch at {} refused the notice for {} ({}): {fault} \

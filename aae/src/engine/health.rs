@@ -8,7 +8,7 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::messages::{Message, emit};
+use crate::messages::{Log, Message};
 
 /// First pause after a failure; doubles per consecutive failure up to the
 /// configured maximum.
@@ -20,6 +20,7 @@ const LOG_EVERY: Duration = Duration::from_secs(30);
 pub(crate) struct Health {
     sink: &'static str,
     down: Message,
+    log_to: Log,
     up: Message,
     max_backoff: Duration,
     state: Mutex<State>,
@@ -39,10 +40,17 @@ struct State {
 }
 
 impl Health {
-    pub fn new(sink: &'static str, down: Message, up: Message, max_backoff: Duration) -> Health {
+    pub fn new(
+        sink: &'static str,
+        down: Message,
+        up: Message,
+        max_backoff: Duration,
+        log_to: Log,
+    ) -> Health {
         Health {
             sink,
             down,
+            log_to,
             up,
             max_backoff: max_backoff.max(FIRST_BACKOFF),
             state: Mutex::new(State {
@@ -84,7 +92,7 @@ impl Health {
             s.announced = true;
             let (failures, next) = (s.failures, half + jitter);
             drop(s);
-            emit(
+            self.log_to.emit(
                 self.down,
                 format_args!(
                     "{} failed: {error}; {pending} addresses pending, next try in {} ms \
@@ -110,7 +118,7 @@ impl Health {
             return;
         }
         drop(s);
-        emit(
+        self.log_to.emit(
             self.up,
             format_args!(
                 "{} is back after {failures} failed attempts over {} s",
@@ -184,6 +192,7 @@ mod tests {
             AAE_REDIS_DOWN,
             AAE_REDIS_UP,
             Duration::from_secs(2),
+            crate::messages::Log::STDERR,
         );
         let mut waits = Vec::new();
         for _ in 0..10 {
@@ -212,6 +221,7 @@ mod tests {
             AAE_REDIS_DOWN,
             AAE_REDIS_UP,
             Duration::from_secs(2),
+            crate::messages::Log::STDERR,
         );
         h.failed(&"refused", 1);
         assert!(h.state().announced);

@@ -40,7 +40,7 @@ use worker::{Phase, Shared};
 use crate::config::{Config, Spool};
 use crate::messages::{
     AAE_ARPWATCH_DOWN, AAE_ARPWATCH_UP, AAE_REDIS_DOWN, AAE_REDIS_UP, AAE_SPOOL_BAD,
-    AAE_SPOOL_RESTORED, AAE_SPOOL_WRITE_FAILED, AAE_SPOOL_WRITTEN, AAE_STOP_SLOW, emit,
+    AAE_SPOOL_RESTORED, AAE_SPOOL_WRITE_FAILED, AAE_SPOOL_WRITTEN, AAE_STOP_SLOW, Log,
 };
 
 /// One lease event to export.
@@ -122,19 +122,33 @@ impl Exporter {
     /// removed; one that cannot be read back whole is logged and renamed
     /// aside, and the engine starts anyway.
     pub fn start(config: Config) -> Result<Exporter, EngineError> {
+        Exporter::start_logging_to(config, Log::STDERR)
+    }
+
+    /// [`Exporter::start`], with every line the engine logs going to `log`
+    /// (inside Kea: Kea's logger, which only the border knows).
+    pub fn start_logging_to(config: Config, log: Log) -> Result<Exporter, EngineError> {
         let shared = Arc::new(Shared {
             queue: Queue::new(config.queue_capacity, config.arpwatch_url.is_some()),
             stats: Stats::default(),
             health: [
-                Health::new("Redis", AAE_REDIS_DOWN, AAE_REDIS_UP, config.max_backoff),
+                Health::new(
+                    "Redis",
+                    AAE_REDIS_DOWN,
+                    AAE_REDIS_UP,
+                    config.max_backoff,
+                    log,
+                ),
                 Health::new(
                     "ARPwatch",
                     AAE_ARPWATCH_DOWN,
                     AAE_ARPWATCH_UP,
                     config.max_backoff,
+                    log,
                 ),
             ],
             reconcile: Default::default(),
+            log,
         });
         let fault_log = arpwatch_sink::ArpwatchSink::fault_log();
         let (phase, phase_rx) = watch::channel(Phase::Running);
@@ -155,21 +169,19 @@ impl Exporter {
         };
         for index in 0..config.workers.max(1) {
             let name = format!("aae-worker-{index}");
-            let redis = redis_sink::RedisSink::new(&config, exporter.redis_watch.clone()).map_err(
-                |source| EngineError::RedisUrl {
+            let redis = redis_sink::RedisSink::new(&config, exporter.redis_watch.clone(), log)
+                .map_err(|source| EngineError::RedisUrl {
                     url: config.redis_url.clone(),
                     source,
-                },
-            )?;
+                })?;
             let arpwatch = match &config.arpwatch_url {
                 None => None,
                 Some(url) => Some(
-                    arpwatch_sink::ArpwatchSink::new(url, &config, fault_log.clone()).map_err(
-                        |source| EngineError::ArpwatchUrl {
+                    arpwatch_sink::ArpwatchSink::new(url, &config, fault_log.clone(), log)
+                        .map_err(|source| EngineError::ArpwatchUrl {
                             url: url.clone(),
                             source,
-                        },
-                    )?,
+                        })?,
                 ),
             };
             let thread_err = |source| EngineError::Thread {
@@ -216,7 +228,7 @@ impl Exporter {
                         format!("; cannot remove it ({e}), so the next load sends them again")
                     }
                 };
-                emit(
+                self.shared.log.emit(
                     AAE_SPOOL_RESTORED,
                     format_args!(
                         "queued {n} notices for ARPwatch from the spool {} (written by node '{}' \
@@ -233,7 +245,7 @@ impl Exporter {
                     Ok(()) => format!("renamed it to {}", bad.display()),
                     Err(e) => format!("cannot rename it to {} either ({e})", bad.display()),
                 };
-                emit(
+                self.shared.log.emit(
                     AAE_SPOOL_BAD,
                     format_args!(
                         "not using the spool {}: {why}; {aside}; the notices in it are not sent",
@@ -358,7 +370,7 @@ impl Exporter {
             if finished[i] {
                 let _ = handle.join();
             } else {
-                emit(
+                self.shared.log.emit(
                     AAE_STOP_SLOW,
                     format_args!("{name} still runs {waited:?} after stop; not waiting for it"),
                 );
@@ -396,7 +408,7 @@ impl Exporter {
                     result
                 }
                 Err(_) => {
-                    emit(
+                    self.shared.log.emit(
                         AAE_SPOOL_WRITE_FAILED,
                         format_args!(
                             "writing {n} notices ARPwatch has not confirmed to {} did not finish \
@@ -412,14 +424,14 @@ impl Exporter {
             Err(_) => write(&job),
         };
         match result {
-            Ok(()) => emit(
+            Ok(()) => self.shared.log.emit(
                 AAE_SPOOL_WRITTEN,
                 format_args!(
                     "wrote {n} notices ARPwatch has not confirmed to {}; the next load sends them",
                     job.0.path.display()
                 ),
             ),
-            Err(e) => emit(
+            Err(e) => self.shared.log.emit(
                 AAE_SPOOL_WRITE_FAILED,
                 format_args!(
                     "cannot write {n} notices ARPwatch has not confirmed to {}: {e}; \

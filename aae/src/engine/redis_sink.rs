@@ -16,7 +16,7 @@ use super::queue::{Outcome, Pushed, Queue, Sink};
 use super::reconcile::{IpSet, ended};
 use super::sink::{Sent, SinkIo};
 use crate::config::Config;
-use crate::messages::{AAE_LEASE_EXPIRED, AAE_REDIS_FLUSHED, emit};
+use crate::messages::{AAE_LEASE_EXPIRED, AAE_REDIS_FLUSHED, Log};
 
 /// One pipeline; a few hundred small SETs are a millisecond for a local Redis.
 const BATCH: usize = 256;
@@ -120,6 +120,7 @@ struct Server {
     timeout: Duration,
     watch: Arc<RedisWatch>,
     marker: String,
+    log: Log,
 }
 
 impl Server {
@@ -226,7 +227,7 @@ async fn watch_marker(server: Server) {
                     let wait = flush
                         .last_resync
                         .map_or(Duration::ZERO, |t| gap.saturating_sub(t.elapsed()));
-                    emit(
+                    server.log.emit(
                         AAE_REDIS_FLUSHED,
                         format_args!(
                             "{} is gone from Redis at {}, which did not restart: its keys were \
@@ -280,7 +281,11 @@ pub(crate) struct RedisSink {
 impl RedisSink {
     /// Checks the URL only; connecting happens on the first send, so a Redis
     /// that is down at load does not stop Kea from starting.
-    pub fn new(config: &Config, watch: Arc<RedisWatch>) -> Result<RedisSink, redis::RedisError> {
+    pub fn new(
+        config: &Config,
+        watch: Arc<RedisWatch>,
+        log: Log,
+    ) -> Result<RedisSink, redis::RedisError> {
         let marker = RedisSchema::marker_key(&config.node_name, watch.instance);
         Ok(RedisSink {
             server: Server {
@@ -288,6 +293,7 @@ impl RedisSink {
                 timeout: config.redis_timeout,
                 watch,
                 marker,
+                log,
             },
             conn: None,
             schema: config.schema(),
@@ -443,7 +449,7 @@ impl SinkIo for RedisSink {
                     pipe.cmd("DEL").arg(key).ignore();
                 }
                 RedisWrite::Skip { reason } => {
-                    emit(
+                    self.server.log.emit(
                         AAE_LEASE_EXPIRED,
                         format_args!("{} ({}): {reason:?}", lease.ip, lease.hwaddr),
                     );
@@ -547,7 +553,7 @@ mod tests {
         let every = Duration::from_millis(50);
         let gap = Duration::from_secs(1);
         let watch = Arc::new(RedisWatch::with_timing(every, gap));
-        let mut sink = RedisSink::new(&config, watch.clone()).unwrap();
+        let mut sink = RedisSink::new(&config, watch.clone(), Log::STDERR).unwrap();
         let marker = sink.server.marker.clone();
         assert!(marker.starts_with("aae:marker:node-a:"), "{marker}");
         let rt = tokio::runtime::Builder::new_current_thread()

@@ -23,7 +23,7 @@ use super::queue::{Outcome, Queue, Sink};
 use super::reconcile::{Reconciler, SWEEP_RETRY};
 use super::redis_sink::{RedisSink, Sweeper};
 use super::sink::SinkIo;
-use crate::messages::{AAE_BACKLOG_FULL, AAE_RECONCILED, emit};
+use crate::messages::{AAE_BACKLOG_FULL, AAE_RECONCILED, Log};
 
 /// Where the engine is in its life; workers watch it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +45,7 @@ pub(crate) struct Shared {
     /// Indexed by [`Sink`].
     pub health: [Health; 2],
     pub reconcile: Reconciler,
+    pub log: Log,
 }
 
 /// How long a worker that found the queue empty keeps looking before it
@@ -214,7 +215,7 @@ async fn monitor(shared: &Shared, mut phase: watch::Receiver<Phase>) {
         };
         let dropped = shared.queue.counts().dropped;
         if dropped > reported && (stopping || limit.allow(Instant::now()).is_some()) {
-            emit(
+            shared.log.emit(
                 AAE_BACKLOG_FULL,
                 format_args!(
                     "dropped {} events for new addresses in the last {} s ({dropped} in all); \
@@ -250,7 +251,7 @@ async fn sweep(shared: &Shared, sweeper: Sweeper, mut phase: watch::Receiver<Pha
                 Ok(removed) => {
                     job.done.removed = removed;
                     let d = job.done;
-                    emit(
+                    shared.log.emit(
                         AAE_RECONCILED,
                         format_args!(
                             "Redis reconciled with Kea's lease database {}: {} leases read, {} \

@@ -6,10 +6,11 @@
 //! [`Lease`], and `Exporter::submit`, which never blocks.
 
 use super::commands::{self, Source};
+use super::emit;
 use super::engine::{Export, Exporter};
 use super::ffi::bridge::{LeaseView, Origin, lease_by_address, walk_page};
 use super::{no_unwind, stats};
-use crate::messages::{self, emit};
+use crate::messages;
 use lease_model::{Hostname, HwAddr, Lease, LeaseEvent, unix_now};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
@@ -599,7 +600,10 @@ mod tests {
             valid_lft: 0,
             ..view(4, 0)
         };
-        assert_eq!(decide(Origin::Resync, &released_kept, NOW), Decision::Ignore);
+        assert_eq!(
+            decide(Origin::Resync, &released_kept, NOW),
+            Decision::Ignore
+        );
         let forever = LeaseView {
             valid_lft: u32::MAX,
             cltt: 0,

@@ -7,11 +7,12 @@
 //! register it a second time.
 
 use super::callouts::{EXPORTER, PARTNER_NOTIFY};
+use super::emit;
 use super::engine::Exporter;
 use super::ffi::bridge as ffi;
 use super::{no_unwind, start_logging, stats, stop_logging};
 use crate::config::{Config, Spool};
-use crate::messages::{self, emit};
+use crate::messages;
 use std::ffi::c_int;
 use std::pin::Pin;
 use std::time::Duration;
@@ -91,7 +92,8 @@ fn try_load(mut handle: Pin<&mut ffi::LibraryHandle>) -> Result<(), String> {
         config.arpwatch_partner_updates,
         std::sync::atomic::Ordering::Relaxed,
     );
-    let exporter = Exporter::start(config).map_err(|e| format!("cannot start: {e}"))?;
+    let exporter =
+        Exporter::start_logging_to(config, super::LOG).map_err(|e| format!("cannot start: {e}"))?;
     *EXPORTER.write().unwrap_or_else(|e| e.into_inner()) = Some(exporter);
     if let Err(e) = ffi::register_callouts(handle, family) {
         stop_engine();

@@ -18,7 +18,7 @@ mod entry;
 mod ffi;
 mod stats;
 
-use crate::messages::{Message, Severity};
+use crate::messages::{Log, Message, Severity};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -28,10 +28,18 @@ use crate::engine;
 /// with Kea's logger; unit tests and other hosts log to stderr instead.
 static IN_KEA: AtomicBool = AtomicBool::new(false);
 
-/// Routes a message to Kea's logger once loaded inside Kea, to stderr otherwise.
-pub(crate) fn log(msg: Message, text: fmt::Arguments<'_>) {
+/// The border's log, handed to the engine at start: Kea's logger once
+/// loaded inside Kea, stderr otherwise.
+pub(crate) const LOG: Log = Log::new(log);
+
+/// Logs through [`LOG`]; what the border's own code calls.
+fn emit(msg: Message, text: fmt::Arguments<'_>) {
+    LOG.emit(msg, text)
+}
+
+fn log(msg: Message, text: fmt::Arguments<'_>) {
     if !IN_KEA.load(Ordering::Acquire) {
-        eprintln!("{:?} {} {}", msg.severity, msg.id, text);
+        Log::STDERR.emit(msg, text);
         return;
     }
     let severity = match msg.severity {
@@ -82,7 +90,7 @@ fn no_unwind<T>(what: &str, fallback: T, f: impl FnOnce() -> T) -> T {
                 .unwrap_or("non-string panic payload");
             // Logging itself could panic (it formats); never let that escape.
             let _ = std::panic::catch_unwind(|| {
-                crate::messages::emit(crate::messages::AAE_PANIC, format_args!("{what}: {detail}"))
+                emit(crate::messages::AAE_PANIC, format_args!("{what}: {detail}"))
             });
             fallback
         }

@@ -6,8 +6,9 @@
 //! [`publish`] there once a second. The packet path never touches it.
 
 use super::callouts::exporter;
+use super::emit;
 use super::ffi::bridge as ffi;
-use crate::messages::{self, emit};
+use crate::messages;
 
 const PREFIX: &str = "aae.";
 const INTERVAL_MS: u32 = 1000;
