@@ -879,3 +879,34 @@ fn a_reconciliation_outlasts_a_redis_that_does_not_answer() {
     wait_for_redis(&redis, &want);
     exporter.stop(Duration::from_secs(2));
 }
+
+/// A deletion by address alone: Redis gives back the lease it held, and
+/// ARPwatch hears of its end with that lease's MAC; for an address Redis
+/// does not hold, nobody hears anything.
+#[test]
+fn a_deletion_by_address_alone_tells_arpwatch_the_mac_redis_held() {
+    let redis = RedisServer::start();
+    let arpwatch = ArpwatchStandin::start();
+    let exporter =
+        Exporter::start(config(&redis.url(), Some((&arpwatch.url(), false)), "")).unwrap();
+    let held = lease(1, 4, LeaseEvent::Select);
+    exporter.submit(export(held.clone()));
+    wait_for_arpwatch(&arpwatch, &HashMap::from([(1, held.clone())]));
+    exporter.forget(ip(1));
+    exporter.forget(ip(2));
+    wait_for_redis(&redis, &HashMap::from([(1, None)]));
+    system_tests::wait_for("ARPwatch to hear that 1 is gone", LONG, || {
+        arpwatch
+            .notices()
+            .into_iter()
+            .find(|n| n.method == "arpwatch.lease_gone")
+    });
+    wait_for_counters(&exporter, "the backlog to empty", |c| c.backlog == 0);
+    let notices = arpwatch.notices();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    let gone = &notices[1];
+    assert_eq!(gone.method, "arpwatch.lease_gone");
+    assert_eq!(gone.ip, held.ip.to_string());
+    assert_eq!(gone.mac, held.hwaddr.to_string());
+    exporter.stop(Duration::from_secs(2));
+}

@@ -114,6 +114,7 @@ impl ArpwatchSink {
             Err(e) => return Sent::failed(batch.len(), e),
         };
         let mut sent = Sent {
+            forgotten: Vec::new(),
             outcomes: vec![Outcome::Done; batch.len()],
             exported: 0,
             skipped: 0,
@@ -138,6 +139,7 @@ impl ArpwatchSink {
             calls.spawn(async move { (i, client.call(&call).await) });
         }
         let mut sent = Sent {
+            forgotten: Vec::new(),
             outcomes: vec![Outcome::Retry; batch.len()],
             exported: 0,
             skipped: 0,

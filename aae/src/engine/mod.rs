@@ -104,6 +104,15 @@ struct SpoolTarget {
     node: String,
 }
 
+/// The hardware address of a deletion by address alone ([`Exporter::forget`]):
+/// all zeros, which no DHCP client has.
+const FORGET_MAC: [u8; 6] = [0; 6];
+
+/// Whether `lease` is such a deletion, whose MAC Redis is to tell.
+fn is_forget(lease: &lease_model::Lease) -> bool {
+    lease.event.ends_lease() && lease.hwaddr.as_bytes() == FORGET_MAC
+}
+
 /// What `Drop` allows when `stop` was not called.
 const DROP_STOP_BOUND: Duration = Duration::from_secs(2);
 
@@ -263,6 +272,25 @@ impl Exporter {
     /// (see [`Export::notify_arpwatch`]).
     pub fn submit(&self, export: Export) {
         self.shared.queue.push(export.lease, export.notify_arpwatch);
+    }
+
+    /// Queues the deletion of `ip`'s lease when only its address is known
+    /// (an operator's `lease4-del` by address: the lease is gone from Kea
+    /// by the time aae hears of it). Redis deletes the key and hands back
+    /// the lease it held, and ARPwatch is told of that lease's end, with
+    /// its MAC; if Redis held none, ARPwatch hears nothing. A newer event
+    /// for the address that arrives meanwhile wins, as always.
+    pub fn forget(&self, ip: std::net::IpAddr) {
+        let lease = lease_model::Lease::new(
+            ip,
+            lease_model::HwAddr::from_bytes(&FORGET_MAC).expect("six octets"),
+            0,
+            unix_now(),
+            lease_model::Hostname::from_text(""),
+            0,
+            lease_model::LeaseEvent::Release,
+        );
+        self.shared.queue.push(lease, false);
     }
 
     /// Starts a reconciliation of Redis with Kea's lease database, unless

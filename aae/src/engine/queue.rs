@@ -547,6 +547,41 @@ impl Queue {
         out
     }
 
+    /// The lease Redis held for a deletion by address alone (see
+    /// [`super::Exporter::forget`]), which a Redis worker has in flight:
+    /// it replaces the placeholder and is queued for ARPwatch, unless a
+    /// newer state replaced the placeholder meanwhile (that state is what
+    /// ARPwatch is owed).
+    pub(crate) fn tell_arpwatch_of_forgotten(&self, lease: Lease) {
+        let s = Sink::Arpwatch as usize;
+        if !self.enabled[s] {
+            return;
+        }
+        let ip = lease.ip;
+        let hash = self.hash(ip);
+        let wake = {
+            let mut shard = lock(&self.shards[shard_of(ip)].shard);
+            let Shard { map, ready, .. } = &mut *shard;
+            match map.find_mut(hash, |e| e.lease.ip == ip) {
+                Some(e) if super::is_forget(&e.lease) => {
+                    e.lease = lease;
+                    if e.dirty[s] || e.in_flight[s] {
+                        e.dirty[s] = true;
+                        false
+                    } else {
+                        e.dirty[s] = true;
+                        ready[s].push(ip);
+                        self.wakes[s].claim()
+                    }
+                }
+                _ => false,
+            }
+        };
+        if wake {
+            self.wakes[s].notify.notify_one();
+        }
+    }
+
     /// Queues `lease`, read back from the spool, for ARPwatch only: Redis
     /// is repaired by the resync instead, from Kea's own lease database,
     /// which may know a newer state. Never dropped for capacity (it is

@@ -420,6 +420,9 @@ impl SinkIo for RedisSink {
         // Which leases went into the pipeline (the others needed no write).
         let mut wrote = Vec::with_capacity(batch.len());
         let (mut writes, mut expired) = (0u64, 0u64);
+        // Deletions by address alone read the value they delete (GETDEL,
+        // the pipeline's only replies), for the MAC ARPwatch is told.
+        let mut forgets = 0usize;
         for lease in batch {
             let record = LeaseRecord {
                 lease: Lease::clone(lease),
@@ -445,6 +448,10 @@ impl SinkIo for RedisSink {
                 } => {
                     pipe.cmd("SET").arg(key).arg(value).ignore();
                 }
+                RedisWrite::Delete { key } if super::is_forget(lease) => {
+                    pipe.cmd("GETDEL").arg(key);
+                    forgets += 1;
+                }
                 RedisWrite::Delete { key } => {
                     pipe.cmd("DEL").arg(key).ignore();
                 }
@@ -463,16 +470,32 @@ impl SinkIo for RedisSink {
             outcomes.push(Outcome::Done);
             wrote.push(true);
         }
+        let mut forgotten = Vec::new();
         if writes > 0 {
             let timeout = self.server.timeout;
             let result = match self.connection().await {
-                Ok(conn) => match tokio::time::timeout(timeout, pipe.query_async::<()>(conn)).await
-                {
-                    Ok(done) => done.map_err(|e| e.to_string()),
-                    Err(_) => Err(format!("no reply within {timeout:?}")),
-                },
+                Ok(conn) => {
+                    match tokio::time::timeout(
+                        timeout,
+                        pipe.query_async::<Vec<Option<Vec<u8>>>>(conn),
+                    )
+                    .await
+                    {
+                        Ok(done) => done.map_err(|e| e.to_string()),
+                        Err(_) => Err(format!("no reply within {timeout:?}")),
+                    }
+                }
                 Err(e) => Err(e),
             };
+            let result = result.map(|deleted| {
+                debug_assert_eq!(deleted.len(), forgets);
+                forgotten = deleted
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| self.schema.decode(&v).ok())
+                    .map(|r| super::reconcile::ended(r.lease))
+                    .collect();
+            });
             if let Err(e) = result {
                 // The connection may be half-dead; the next try makes a new one.
                 self.conn = None;
@@ -489,6 +512,7 @@ impl SinkIo for RedisSink {
                         "{e} ({})",
                         self.server.client.get_connection_info().addr()
                     )),
+                    forgotten: Vec::new(),
                 };
             }
         }
@@ -497,6 +521,7 @@ impl SinkIo for RedisSink {
             exported: writes,
             skipped: expired,
             failure: None,
+            forgotten,
         }
     }
 }

@@ -16,6 +16,10 @@ pub(crate) struct Sent {
     pub skipped: u64,
     /// Why the leases marked [`Outcome::Retry`] failed.
     pub failure: Option<String>,
+    /// For each deletion by address alone ([`super::forget`]) whose key
+    /// Redis held: the lease as Redis had it, ended, so that ARPwatch can be
+    /// told with its MAC.
+    pub forgotten: Vec<Lease>,
 }
 
 impl Sent {
@@ -26,6 +30,7 @@ impl Sent {
             exported: 0,
             skipped: 0,
             failure: Some(why.to_string()),
+            forgotten: Vec::new(),
         }
     }
 }

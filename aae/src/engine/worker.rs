@@ -174,6 +174,10 @@ async fn sink_loop<S: SinkIo>(mut sink: S, shared: &Shared, mut phase: watch::Re
             wake.help();
         }
         let sent = sink.send(&batch).await;
+        // Before `finish`, while each address is still in flight.
+        for lease in sent.forgotten {
+            shared.queue.tell_arpwatch_of_forgotten(lease);
+        }
         let retried = sent
             .outcomes
             .iter()

@@ -392,12 +392,14 @@ pub(super) fn on_command(name: &str, arguments: &[u8], response: &[u8]) {
             let notify_arpwatch = match source {
                 Source::Operator => true,
                 Source::Partner => partner_notify,
-                Source::Forget => false,
             };
             exp.submit(Export {
                 lease,
                 notify_arpwatch,
             });
+        }
+        for ip in fx.forgets {
+            exp.forget(ip);
         }
         for _ in 0..fx.unmapped + fx.skipped.len() as u64 {
             exp.count_skipped();

@@ -63,9 +63,6 @@ pub(super) enum Source {
     Operator,
     /// The HA partner's update: its own ARPwatch heard of it already.
     Partner,
-    /// A deletion whose hardware address is unknown (an operator's delete by
-    /// address alone): Redis only, since a notice needs the MAC.
-    Forget,
 }
 
 /// What one processed command asks of aae.
@@ -76,6 +73,9 @@ pub(super) struct Effects {
     /// Addresses to read back from Kea's lease database (an operator's add
     /// or update): exported if found.
     pub lookups: Vec<IpAddr>,
+    /// Leases an operator deleted by address alone, gone from Kea by now:
+    /// their MAC is what Redis held (see `Exporter::forget`).
+    pub forgets: Vec<IpAddr>,
     /// A reconciliation is needed, and why.
     pub reconcile: Option<&'static str>,
     /// The HA state this server answered its partner's heartbeat with.
@@ -242,17 +242,7 @@ fn deleted(fx: &mut Effects, name: &str, args: &Value, family: u8, now: i64) {
                 .push((ended(args, ip, hwaddr, now, LeaseEvent::Release), source)),
             Err(e) => fx.skipped.push(format!("{name} {ip}: 'hw-address': {e}")),
         },
-        // The key is all Redis needs; the notice would need the MAC.
-        None => fx.leases.push((
-            ended(
-                args,
-                ip,
-                HwAddr::from_bytes(&[0; 6]).expect("six octets"),
-                now,
-                LeaseEvent::Release,
-            ),
-            Source::Forget,
-        )),
+        None => fx.forgets.push(ip),
     }
 }
 
@@ -464,8 +454,8 @@ mod tests {
         assert_eq!(fx.leases[0].1, Source::Operator);
         assert_eq!(fx.leases[0].0.hwaddr.to_string(), "02:00:00:00:00:09");
         let fx = run("lease4-del", &json!({"ip-address": "192.0.2.9"}), OK);
-        assert_eq!(fx.leases[0].1, Source::Forget);
-        assert!(fx.leases[0].0.event.ends_lease());
+        assert_eq!(fx.forgets, vec!["192.0.2.9".parse::<IpAddr>().unwrap()]);
+        assert!(fx.leases.is_empty());
         let fx = run(
             "lease4-del",
             &json!({"identifier-type": "hw-address", "identifier": "02:00:00:00:00:09",
