@@ -513,3 +513,50 @@ fn reloads_under_traffic_lose_nothing(threads: Option<u32>) {
     kea.command_ok("config-reload", None);
     assert_redis_matches_kea(&kea, &redis);
 }
+
+/// Leases that left Kea's lease database while aae was not loaded (the lease
+/// file edited while Kea was down) leave Redis at the next start: the
+/// reconciliation at load removes the keys of leases Kea no longer has.
+#[test]
+fn leases_removed_while_kea_was_down_leave_redis_at_its_next_start() {
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
+    let mut kea = Kea::start(&net, &config(Family::V4, &redis, None));
+    run_perfdhcp(&net, Family::V4, &["-R", "40", "-n", "40", "-r", "100"]);
+    let before = assert_redis_matches_kea(&kea, &redis);
+    kea.stop();
+    // Every other lease goes, as an operator editing the file would do it.
+    let gone: BTreeSet<String> = before
+        .iter()
+        .step_by(2)
+        .map(|l| l.address.clone())
+        .collect();
+    let file = std::fs::read_to_string(kea.lease_file()).unwrap();
+    let kept: String = file
+        .lines()
+        .filter(|l| !gone.contains(l.split(',').next().unwrap_or("")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(kea.lease_file(), kept).unwrap();
+    assert_eq!(
+        redis_ips(&redis).len(),
+        before.len(),
+        "Redis still has them all"
+    );
+    kea.restart(&net);
+    let after = assert_redis_matches_kea(&kea, &redis);
+    assert_eq!(after.len(), before.len() - gone.len());
+    assert!(
+        redis_ips(&redis).iter().all(|ip| !gone.contains(ip)),
+        "a removed lease is still in Redis"
+    );
+    let log = kea.log();
+    assert!(
+        log.contains(&format!(
+            "{} keys of leases Kea no longer has removed",
+            gone.len()
+        )),
+        "{log}"
+    );
+}
