@@ -25,29 +25,18 @@ use serde_json::{Value, json};
 
 use crate::aai::Aai;
 use crate::arpwatch::{ArpwatchStandin, Notice};
-use crate::kea::{Family, Kea, KeaConfig, LeaseRow, PerfRun, aae_library, perfdhcp};
+use crate::kea::{
+    Family, Kea, KeaConfig, LeaseRow, PerfRun, aae_library, hooks_library, perfdhcp, seen_by_kea,
+    shared_dir,
+};
 use crate::netns::{NetnsLan, PortForward, ServerSite};
 use crate::poll_until;
 use crate::redis::RedisServer;
 
-/// Where Debian's `kea-common` puts ISC's hooks.
-pub const ISC_HOOKS_DIR: &str = "/usr/lib/x86_64-linux-gnu/kea/hooks";
 /// aae's default key prefix (`docs/redis-schema.md`).
 pub const KEY_PREFIX: &str = "aae:lease:";
 /// The TCP port of each node's HA listener (one per namespace).
 pub const HA_PORT: u16 = 8001;
-
-/// One of ISC's hook libraries, e.g. `libdhcp_ha.so`; panics with a hint
-/// when it is not installed.
-pub fn isc_hook(name: &str) -> PathBuf {
-    let p = PathBuf::from(ISC_HOOKS_DIR).join(name);
-    assert!(
-        p.is_file(),
-        "{} is missing: run `bash ci/setup` (Debian's kea-common) first",
-        p.display()
-    );
-    p
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HaMode {
@@ -173,10 +162,7 @@ impl HaPair {
     /// control sockets, whatever their HA state.
     pub fn start_unsynced(cfg: &HaConfig) -> HaPair {
         let net = NetnsLan::create(2);
-        let spool_dir = tempfile::Builder::new()
-            .prefix("aae-ha-spool-")
-            .tempdir()
-            .expect("temp dir for the spools");
+        let spool_dir = shared_dir("aae-ha-spool-");
         let names: Vec<String> = (1..=2).map(|i| format!("server{i}")).collect();
         let peers: Vec<Value> = (0..2)
             .map(|i| {
@@ -200,7 +186,7 @@ impl HaPair {
             let mut aae = json!({
                 "redis-url": redis.url(),
                 "arpwatch-url": arpwatch.url(),
-                "arpwatch-spool": spool_dir.path().join(format!("{name}.spool")),
+                "arpwatch-spool": seen_by_kea(&spool_dir.path().join(format!("{name}.spool"))),
                 "node-name": name,
                 "grace-period": cfg.grace
             });
@@ -226,8 +212,8 @@ impl HaPair {
                 "peers": peers
             }]});
             let isc = [
-                (isc_hook("libdhcp_lease_cmds.so"), json!({})),
-                (isc_hook("libdhcp_ha.so"), ha),
+                (hooks_library("libdhcp_lease_cmds.so"), json!({})),
+                (hooks_library("libdhcp_ha.so"), ha),
             ];
             let mut hooks = Vec::new();
             if cfg.aae_first {

@@ -4,6 +4,12 @@
 //! persisted memfile lease database, pid and lock files, a log file and a
 //! control socket, all in a private temp dir. Stopped on drop. Also
 //! `perfdhcp` in the client namespace (any [`ClientSite`]).
+//!
+//! The Kea is this machine's, or another Debian release's ([`kea_root`]):
+//! then kea-dhcp4/kea-dhcp6 run chrooted in a root of that release made by
+//! `ci/root`, still in the test's network namespaces, with aae built for
+//! that release and Kea's own path checks on (the temp dir is inside the
+//! root, and named to Kea through `KEA_DHCP_DATA_DIR` and its siblings).
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -147,11 +153,13 @@ impl Kea {
     }
 
     fn spawn(net: &(impl ServerSite + ?Sized), config: &KeaConfig) -> Kea {
-        let program = require_program(config.family.program());
-        let dir = tempfile::Builder::new()
-            .prefix("aae-kea-")
-            .tempdir()
-            .expect("temp dir for kea");
+        let dir = shared_dir("aae-kea-");
+        // Kea 2.6.3 wants its control socket's directory 0750, exactly.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o750),
+        )
+        .expect("chmod the temp dir");
         let mut kea = Kea {
             child: None,
             dir,
@@ -160,19 +168,56 @@ impl Kea {
             server_if: net.server_if().to_owned(),
         };
         kea.write_config(config);
-        let out = std::fs::File::create(kea.dir.path().join("kea.stdout")).expect("stdout file");
-        let child = netns_command(net.server_ns(), program.to_str().expect("utf-8 path"))
+        kea.launch();
+        kea
+    }
+
+    /// Starts the process with the config file as it is.
+    fn launch(&mut self) {
+        let out = std::fs::File::create(self.dir.path().join("kea.stdout")).expect("stdout file");
+        let program = self.family.program();
+        let mut cmd = match kea_root() {
+            Some(root) => {
+                let inside = root.join("usr/sbin").join(program);
+                assert!(
+                    inside.is_file(),
+                    "{} is missing: run `bash ci/root SUITE`",
+                    inside.display()
+                );
+                let mut c = netns_command(&self.server_ns, "chroot");
+                c.arg(&root).arg(program);
+                c
+            }
+            None => netns_command(
+                &self.server_ns,
+                require_program(program).to_str().expect("utf-8 path"),
+            ),
+        };
+        // Where Kea 2.6.3's and 3.0's path checks allow files (2.2 ignores
+        // these): all in the test's own directory.
+        let dir = self.inside(self.dir.path());
+        for var in [
+            "KEA_PIDFILE_DIR",
+            "KEA_LOCKFILE_DIR",
+            "KEA_DHCP_DATA_DIR",
+            "KEA_LOG_FILE_DIR",
+            "KEA_CONTROL_SOCKET_DIR",
+        ] {
+            cmd.env(var, &dir);
+        }
+        let child = cmd
             .arg("-c")
-            .arg(kea.config_path())
-            .env("KEA_PIDFILE_DIR", kea.dir.path())
-            .env("KEA_LOCKFILE_DIR", kea.dir.path())
+            .arg(self.inside(&self.config_path()))
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("dup stdout file"))
             .stderr(out)
             .spawn()
             .expect("spawn kea");
-        kea.child = Some(child);
-        kea
+        self.child = Some(child);
+    }
+
+    fn inside(&self, path: &Path) -> PathBuf {
+        seen_by_kea(path)
     }
 
     /// (Re)writes the config file; takes effect at start or on
@@ -188,18 +233,21 @@ impl Kea {
         let hooks: Vec<Value> = c
             .hooks
             .iter()
-            .map(|(lib, params)| json!({"library": lib, "parameters": params}))
+            .map(|(lib, params)| json!({"library": self.inside(lib), "parameters": params}))
             .collect();
         let mut server = json!({
             "interfaces-config": {"interfaces": [self.server_if]},
             "lease-database": {
                 "type": "memfile",
                 "persist": true,
-                "name": self.lease_file(),
+                "name": self.inside(&self.lease_file()),
                 // No lease file cleanup: tests read the file as Kea wrote it.
                 "lfc-interval": 0
             },
-            "control-socket": {"socket-type": "unix", "socket-name": dir.join("ctrl.sock")},
+            "control-socket": {
+                "socket-type": "unix",
+                "socket-name": self.inside(&dir.join("ctrl.sock"))
+            },
             "valid-lifetime": c.valid_lifetime,
             "expired-leases-processing": {
                 "reclaim-timer-wait-time": c.reclaim_every,
@@ -217,7 +265,7 @@ impl Kea {
             },
             "loggers": [{
                 "name": c.family.program(),
-                "output_options": [{"output": self.log_path(), "flush": true}],
+                "output_options": [{"output": self.inside(&self.log_path()), "flush": true}],
                 "severity": c.severity,
                 "debuglevel": 99
             }]
@@ -444,19 +492,7 @@ impl Kea {
         );
         self.stop();
         let _ = std::fs::remove_file(self.log_path());
-        let program = require_program(self.family.program());
-        let out = std::fs::File::create(self.dir.path().join("kea.stdout")).expect("stdout file");
-        let child = netns_command(&self.server_ns, program.to_str().expect("utf-8 path"))
-            .arg("-c")
-            .arg(self.config_path())
-            .env("KEA_PIDFILE_DIR", self.dir.path())
-            .env("KEA_LOCKFILE_DIR", self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("dup stdout file"))
-            .stderr(out)
-            .spawn()
-            .expect("spawn kea");
-        self.child = Some(child);
+        self.launch();
         let started = self.family.started_id();
         wait_for("kea to start again", Duration::from_secs(20), || {
             (self.log().contains(started) && self.command("status-get", None).is_ok()).then_some(())
@@ -591,10 +627,69 @@ pub fn perfdhcp(net: &(impl ClientSite + ?Sized), family: Family, args: &[&str])
     PerfRun { output }
 }
 
-/// The release build of the hook, `libdhcp_aae.so`, under the workspace's
-/// target dir (`CARGO_TARGET_DIR` if set). The system tests load what CI
-/// built; they do not build it themselves.
+/// The root of the Debian release whose Kea the tests run
+/// (`AAE_KEA_ROOT`, e.g. `/var/cache/aae-roots/trixie`, made by `ci/root`),
+/// or `None` for this machine's own Kea.
+pub fn kea_root() -> Option<PathBuf> {
+    let root = PathBuf::from(std::env::var_os("AAE_KEA_ROOT").filter(|v| !v.is_empty())?);
+    assert!(
+        root.join("usr/sbin").is_dir(),
+        "AAE_KEA_ROOT={} is not a root: make it with `bash ci/root SUITE`",
+        root.display()
+    );
+    Some(std::fs::canonicalize(&root).expect("canonical path of AAE_KEA_ROOT"))
+}
+
+/// A directory of the test's own that the Kea under test sees too (inside
+/// its root, if any): for files named in aae's parameters, such as the
+/// spool. Name them to Kea with [`seen_by_kea`].
+pub fn shared_dir(prefix: &str) -> tempfile::TempDir {
+    let builder = tempfile::Builder::new().prefix(prefix).clone();
+    match kea_root() {
+        Some(root) => builder.tempdir_in(root.join("tmp")),
+        None => builder.tempdir(),
+    }
+    .expect("temp dir")
+}
+
+/// A path of this machine as the Kea under test sees it: inside its root
+/// (without the root's prefix), or unchanged.
+pub fn seen_by_kea(path: &Path) -> PathBuf {
+    match kea_root() {
+        Some(root) => match path.strip_prefix(&root) {
+            Ok(rest) => Path::new("/").join(rest),
+            Err(_) => path.to_owned(),
+        },
+        None => path.to_owned(),
+    }
+}
+
+/// Where Debian puts Kea's hooks libraries (ISC's, and aae's package).
+pub const HOOKS_DIR: &str = "/usr/lib/x86_64-linux-gnu/kea/hooks";
+
+/// A hooks library of the Kea under test, as a path of this machine.
+pub fn hooks_library(name: &str) -> PathBuf {
+    let p = kea_root()
+        .unwrap_or_else(|| PathBuf::from("/"))
+        .join(HOOKS_DIR.trim_start_matches('/'))
+        .join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: run `bash ci/setup` (Debian's kea-common) first",
+        p.display()
+    );
+    p
+}
+
+/// The hook, `libdhcp_aae.so`, built for the Kea under test: with
+/// [`kea_root`], the one installed in that root's hooks directory (ci/test
+/// puts the release's build there); otherwise the release build under the
+/// workspace's target dir (`CARGO_TARGET_DIR` if set). The system tests load
+/// what CI built; they do not build it themselves.
 pub fn aae_library() -> PathBuf {
+    if kea_root().is_some() {
+        return hooks_library("libdhcp_aae.so");
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));

@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use system_tests::arpwatch::{ArpwatchStandin, Notice};
-use system_tests::kea::{Family, Kea, KeaConfig, LeaseRow, PerfRun, aae_library, perfdhcp};
+use system_tests::kea::{
+    Family, Kea, KeaConfig, LeaseRow, PerfRun, aae_library, perfdhcp, seen_by_kea, shared_dir,
+};
 use system_tests::netns::{NetnsPair, PortForward};
 use system_tests::redis::RedisServer;
 use system_tests::{poll_until, wait_for};
@@ -61,10 +63,7 @@ impl Chain {
             net.forward_to_host(redis.port()),
             net.forward_to_host(arpwatch.port()),
         ];
-        let spool_dir = tempfile::Builder::new()
-            .prefix("aae-spool-")
-            .tempdir()
-            .expect("temp dir for the spool");
+        let spool_dir = shared_dir("aae-spool-");
         let config = KeaConfig {
             valid_lifetime: VALID_LIFETIME,
             ..KeaConfig::default().with_hook(
@@ -73,7 +72,7 @@ impl Chain {
                     "redis-url": redis.url(),
                     "arpwatch-url": arpwatch.url(),
                     "arpwatch-multicall": multicall,
-                    "arpwatch-spool": spool_dir.path().join("arpwatch.spool"),
+                    "arpwatch-spool": seen_by_kea(&spool_dir.path().join("arpwatch.spool")),
                     "node-name": NODE,
                     "grace-period": GRACE
                 }),
