@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use system_tests::kea::{Family, Kea, KeaConfig, LeaseRow, aae_library, perfdhcp};
+use system_tests::kea::{Family, Kea, KeaConfig, LeaseRow, aae_library, hooks_library, perfdhcp};
 use system_tests::netns::NetnsPair;
 use system_tests::redis::RedisServer;
 use system_tests::{poll_until, wait_for};
@@ -559,4 +559,50 @@ fn leases_removed_while_kea_was_down_leave_redis_at_its_next_start() {
         )),
         "{log}"
     );
+}
+
+/// Lease commands aae cannot follow (a failed command, a lease of another
+/// family) are skipped, counted and logged, and Kea goes on: the next good
+/// command is followed as usual.
+#[test]
+fn lease_commands_aae_cannot_follow_are_skipped_and_counted() {
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
+    let mut cfg = config(Family::V4, &redis, None);
+    cfg.hooks
+        .insert(0, (hooks_library("libdhcp_lease_cmds.so"), json!({})));
+    let kea = Kea::start(&net, &cfg);
+    let skipped = || kea.statistic("aae.events-skipped").unwrap_or(0);
+    wait_for("aae's counters", Duration::from_secs(5), || {
+        kea.statistic("aae.events-skipped").map(|_| ())
+    });
+    let before = skipped();
+    // lease_cmds refuses it (no such subnet): a failed command.
+    let answer = kea
+        .command(
+            "lease4-add",
+            Some(json!({"ip-address": "198.51.100.7", "hw-address": "02:00:00:00:00:07"})),
+        )
+        .unwrap();
+    assert_ne!(answer["result"], 0, "{answer}");
+    // An IPv6 address to a DHCPv4 server.
+    let answer = kea
+        .command("lease4-del", Some(json!({"ip-address": "2001:db8:1::7"})))
+        .unwrap();
+    assert_ne!(answer["result"], 0, "{answer}");
+    wait_for(
+        "both to be counted as skipped",
+        Duration::from_secs(5),
+        || (skipped() >= before + 2).then_some(()),
+    );
+    assert!(kea.log().contains("AAE_COMMAND_SKIPPED"), "{}", kea.log());
+    // Kea and aae go on.
+    kea.command_ok(
+        "lease4-add",
+        Some(json!({"ip-address": "192.0.2.77", "hw-address": "02:00:00:00:00:77"})),
+    );
+    wait_for("the good lease in Redis", Duration::from_secs(5), || {
+        stored(&redis, "192.0.2.77").filter(|v| v["mac"] == "02:00:00:00:00:77")
+    });
 }
