@@ -547,6 +547,22 @@ impl Queue {
         out
     }
 
+    /// Marks `e`'s newest state as still to be sent to `sink`, and makes it
+    /// ready unless it is already, or in flight (then `finish` does). Under
+    /// the shard lock; returns whether to wake a worker once it is released.
+    fn make_dirty(&self, e: &mut Entry, ready: &mut [Ready; SINKS], sink: Sink) -> bool {
+        let s = sink as usize;
+        if e.dirty[s] {
+            return false;
+        }
+        e.dirty[s] = true;
+        if e.in_flight[s] {
+            return false;
+        }
+        ready[s].push(e.lease.ip);
+        self.wakes[s].claim()
+    }
+
     /// The lease Redis held for a deletion by address alone (see
     /// [`super::Exporter::forget`]), which a Redis worker has in flight:
     /// it replaces the placeholder and is queued for ARPwatch, unless a
@@ -565,14 +581,7 @@ impl Queue {
             match map.find_mut(hash, |e| e.lease.ip == ip) {
                 Some(e) if super::is_forget(&e.lease) => {
                     e.lease = lease;
-                    if e.dirty[s] || e.in_flight[s] {
-                        e.dirty[s] = true;
-                        false
-                    } else {
-                        e.dirty[s] = true;
-                        ready[s].push(ip);
-                        self.wakes[s].claim()
-                    }
+                    self.make_dirty(e, ready, Sink::Arpwatch)
                 }
                 _ => false,
             }
@@ -599,16 +608,7 @@ impl Queue {
             let mut shard = lock(&self.shards[shard_of(ip)].shard);
             let Shard { map, ready, .. } = &mut *shard;
             match map.find_mut(hash, |e| e.lease.ip == ip) {
-                Some(e) if e.dirty[s] => false,
-                Some(e) => {
-                    e.dirty[s] = true;
-                    if e.in_flight[s] {
-                        false
-                    } else {
-                        ready[s].push(ip);
-                        self.wakes[s].claim()
-                    }
-                }
+                Some(e) => self.make_dirty(e, ready, Sink::Arpwatch),
                 None => {
                     self.len.fetch_add(1, Ordering::Relaxed);
                     ready[s].push(ip);

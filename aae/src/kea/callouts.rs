@@ -42,9 +42,10 @@ const DHCPV6_REQUEST: u8 = 3;
 const DHCPV6_RENEW: u8 = 5;
 const DHCPV6_REBIND: u8 = 6;
 const LEASE_TYPE_PD: u8 = 2;
-const STATE_DEFAULT: u32 = 0;
-const STATE_DECLINED: u32 = 1;
-const STATE_EXPIRED_RECLAIMED: u32 = 2;
+use super::lease_state::{
+    DECLINED as STATE_DECLINED, DEFAULT as STATE_DEFAULT,
+    EXPIRED_RECLAIMED as STATE_EXPIRED_RECLAIMED,
+};
 
 /// What to do with one lease Kea reported.
 #[derive(Debug, PartialEq, Eq)]

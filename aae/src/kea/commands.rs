@@ -30,11 +30,7 @@ use serde_json::Value;
 const SUCCESS: i64 = 0;
 const EMPTY: i64 = 3;
 
-/// Kea's `Lease::state_` values.
-const STATE_DEFAULT: i64 = 0;
-const STATE_DECLINED: i64 = 1;
-const STATE_EXPIRED_RECLAIMED: i64 = 2;
-const STATE_RELEASED: i64 = 3;
+use super::lease_state::{DECLINED, DEFAULT, EXPIRED_RECLAIMED, RELEASED};
 
 /// Whether aae looks at this command at all; everything else (most of all
 /// `lease*-get-page`, whose answers are a database's worth of JSON) is not
@@ -195,14 +191,8 @@ pub(super) fn interpret(name: &str, arguments: &[u8], response: &[u8], now: i64)
 
 /// A lease added or updated.
 fn changed(fx: &mut Effects, name: &str, args: &Value, family: u8, now: i64) {
-    let ip = match ip_of(args) {
-        Ok(ip) if ip_family(ip) == family => ip,
-        Ok(ip) => {
-            return fx
-                .skipped
-                .push(format!("{name}: {ip} is not an IPv{family} address"));
-        }
-        Err(why) => return fx.skipped.push(format!("{name}: {why}")),
+    let Some(ip) = address(fx, name, args, family) else {
+        return;
     };
     if !from_partner(args) {
         fx.lookups.push(ip);
@@ -221,14 +211,8 @@ fn deleted(fx: &mut Effects, name: &str, args: &Value, family: u8, now: i64) {
         fx.reconcile = Some("after a lease delete by identifier");
         return;
     }
-    let ip = match ip_of(args) {
-        Ok(ip) if ip_family(ip) == family => ip,
-        Ok(ip) => {
-            return fx
-                .skipped
-                .push(format!("{name}: {ip} is not an IPv{family} address"));
-        }
-        Err(why) => return fx.skipped.push(format!("{name}: {why}")),
+    let Some(ip) = address(fx, name, args, family) else {
+        return;
     };
     let source = if from_partner(args) {
         Source::Partner
@@ -288,13 +272,15 @@ fn lease_of(args: &Value, ip: IpAddr, family: u8, now: i64) -> Result<Option<Lea
         None => return Err("no 'hw-address'".into()),
     };
     let valid = u32_field(args, "valid-lft")?.ok_or("no 'valid-lft'")?;
-    let state = args.get("state").map_or(Some(STATE_DEFAULT), Value::as_i64);
+    let state = args.get("state").map_or(Some(DEFAULT), |s| {
+        s.as_u64().and_then(|s| u32::try_from(s).ok())
+    });
     let event = match state {
         _ if valid == 0 => LeaseEvent::Release,
-        Some(STATE_DEFAULT) => LeaseEvent::Select,
-        Some(STATE_DECLINED) => LeaseEvent::Decline,
-        Some(STATE_EXPIRED_RECLAIMED) => LeaseEvent::Expire,
-        Some(STATE_RELEASED) => LeaseEvent::Release,
+        Some(DEFAULT) => LeaseEvent::Select,
+        Some(DECLINED) => LeaseEvent::Decline,
+        Some(EXPIRED_RECLAIMED) => LeaseEvent::Expire,
+        Some(RELEASED) => LeaseEvent::Release,
         _ => return Err(format!("unknown lease state {}", args["state"])),
     };
     Ok(Some(Lease::new(
@@ -306,6 +292,23 @@ fn lease_of(args: &Value, ip: IpAddr, family: u8, now: i64) -> Result<Option<Lea
         u32_field(args, "subnet-id")?.unwrap_or(0),
         event,
     )))
+}
+
+/// The command's `ip-address`, if it is one of `family`; otherwise records
+/// why not.
+fn address(fx: &mut Effects, name: &str, args: &Value, family: u8) -> Option<IpAddr> {
+    match ip_of(args) {
+        Ok(ip) if ip_family(ip) == family => Some(ip),
+        Ok(ip) => {
+            fx.skipped
+                .push(format!("{name}: {ip} is not an IPv{family} address"));
+            None
+        }
+        Err(why) => {
+            fx.skipped.push(format!("{name}: {why}"));
+            None
+        }
+    }
 }
 
 fn ip_of(args: &Value) -> Result<IpAddr, String> {

@@ -24,6 +24,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::engine;
 
+/// Kea's `Lease::state_` values, the same in 2.2, 2.6 and 3.0 (3.0 added
+/// `RELEASED`).
+mod lease_state {
+    pub const DEFAULT: u32 = 0;
+    pub const DECLINED: u32 = 1;
+    pub const EXPIRED_RECLAIMED: u32 = 2;
+    pub const RELEASED: u32 = 3;
+}
+
 /// Set while the library is loaded in Kea and its message IDs are registered
 /// with Kea's logger; unit tests and other hosts log to stderr instead.
 static IN_KEA: AtomicBool = AtomicBool::new(false);
