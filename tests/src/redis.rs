@@ -1,4 +1,9 @@
 //! A real `redis-server` on a free loopback port, private to one test.
+//!
+//! This machine's, or another Debian release's: with `AAE_REDIS_ROOT` set to
+//! a root made by `ci/root`, the server is that release's (trixie: Redis 8),
+//! chrooted there, on this machine's loopback; `AAE_REDIS_SERVER` names the
+//! program (`valkey-server` for Valkey; default `redis-server`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -13,21 +18,35 @@ pub struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
     server: PathBuf,
+    /// The root the server runs in, if not this machine's.
+    root: Option<PathBuf>,
 }
 
 impl RedisServer {
     /// Starts a server with persistence off, on a fresh port, and waits until
     /// it answers PING.
     pub fn start() -> RedisServer {
-        let server = require_program("redis-server");
+        let program = std::env::var("AAE_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let root = std::env::var_os("AAE_REDIS_ROOT")
+            .filter(|r| !r.is_empty())
+            .map(PathBuf::from);
+        let server = match &root {
+            Some(root) => {
+                let p = root.join("usr/bin").join(&program);
+                assert!(p.exists(), "{} is missing: see ci/root", p.display());
+                PathBuf::from(&program)
+            }
+            None => require_program(&program),
+        };
         require_program("redis-cli");
-        let mut dir = tempfile::tempdir().expect("temp dir for redis");
+        let mut dir = new_dir(root.as_deref());
         for _ in 0..5 {
             let mut r = RedisServer {
                 child: None,
                 port: free_port(),
                 dir,
                 server: server.clone(),
+                root: root.clone(),
             };
             if r.spawn() {
                 return r;
@@ -39,18 +58,35 @@ impl RedisServer {
 
     fn take_dir(mut self) -> tempfile::TempDir {
         self.kill();
-        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
+        let fresh = new_dir(self.root.as_deref());
+        std::mem::replace(&mut self.dir, fresh)
+    }
+
+    /// A path of this machine as the server sees it.
+    fn seen(&self, path: &std::path::Path) -> PathBuf {
+        match &self.root {
+            Some(root) => std::path::Path::new("/").join(path.strip_prefix(root).unwrap_or(path)),
+            None => path.to_owned(),
+        }
     }
 
     fn spawn(&mut self) -> bool {
         let log = self.dir.path().join("redis.log");
-        let child = Command::new(&self.server)
+        let mut cmd = match &self.root {
+            Some(root) => {
+                let mut c = Command::new("chroot");
+                c.arg(root).arg(&self.server);
+                c
+            }
+            None => Command::new(&self.server),
+        };
+        let child = cmd
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
-            .arg(self.dir.path())
+            .arg(self.seen(self.dir.path()))
             .arg("--logfile")
-            .arg(&log)
+            .arg(self.seen(&log))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -199,6 +235,16 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The server's directory: inside its root, if it has one.
+fn new_dir(root: Option<&std::path::Path>) -> tempfile::TempDir {
+    let b = tempfile::Builder::new().prefix("aae-redis-").clone();
+    match root {
+        Some(root) => b.tempdir_in(root.join("tmp")),
+        None => b.tempdir(),
+    }
+    .expect("temp dir for redis")
 }
 
 #[cfg(test)]
