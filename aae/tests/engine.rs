@@ -232,8 +232,12 @@ fn a_thousand_updates_of_one_address_while_down_are_one_entry_and_the_last_wins(
         assert_eq!(exporter.counters().backlog, 1);
     }
     let c = exporter.counters();
-    // The first may already be in flight; every later one replaced a pending state.
-    assert!(c.coalesced >= 998, "{c:?}");
+    // Every update replaced a pending state, but the first and those that
+    // each found the address in flight to the down Redis: one per failed
+    // attempt (retried), plus one in flight now. A loaded machine makes a
+    // few attempts while the loop runs.
+    assert!(c.coalesced + c.retried + 1 >= 999, "{c:?}");
+    assert!(c.retried < 100, "{c:?}");
     redis.restart();
     wait_for_redis(&redis, &HashMap::from([(5, last)]));
     wait_for_counters(&exporter, "the backlog to empty", |c| c.backlog == 0);
