@@ -168,9 +168,13 @@ impl ArpwatchStandin {
         self.dir.path().join("notices.tsv")
     }
 
+    /// The complete records: the stand-in may be writing the last line
+    /// while we read, and a line without its newline is not a record yet.
     fn lines(&self) -> Vec<Vec<String>> {
         let text = std::fs::read_to_string(self.record_path()).unwrap_or_default();
-        text.lines()
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        complete
+            .lines()
             .map(|l| l.split('\t').map(unescape).collect())
             .collect()
     }
