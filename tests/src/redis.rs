@@ -170,6 +170,29 @@ impl RedisServer {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// Starts recording every command the server runs (`MONITOR`), for a
+    /// test that must see a write a later one overwrote.
+    pub fn monitor(&self) -> Monitor {
+        let file = self
+            .dir
+            .path()
+            .join(format!("monitor-{}.txt", crate::free_port()));
+        let out = std::fs::File::create(&file).expect("monitor file");
+        let child = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "monitor"])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run redis-cli monitor");
+        let m = Monitor { child, file };
+        // MONITOR answers OK once it is recording.
+        wait_for("MONITOR to start", Duration::from_secs(5), || {
+            m.text().starts_with("OK").then_some(())
+        });
+        m
+    }
+
     /// `GET key` as raw bytes, `None` when absent.
     pub fn get(&self, key: &str) -> Option<Vec<u8>> {
         let mut s = self.connect();
@@ -234,6 +257,26 @@ fn ping(port: u16) -> bool {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A running `redis-cli monitor`; stopped on drop.
+pub struct Monitor {
+    child: Child,
+    file: PathBuf,
+}
+
+impl Monitor {
+    /// What it recorded so far: one line per command, as redis-cli prints it.
+    pub fn text(&self) -> String {
+        std::fs::read_to_string(&self.file).unwrap_or_default()
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
