@@ -569,26 +569,16 @@ impl Queue {
     /// newer state replaced the placeholder meanwhile (that state is what
     /// ARPwatch is owed).
     pub(crate) fn tell_arpwatch_of_forgotten(&self, lease: Lease) {
-        let s = Sink::Arpwatch as usize;
-        if !self.enabled[s] {
-            return;
-        }
-        let ip = lease.ip;
-        let hash = self.hash(ip);
-        let wake = {
-            let mut shard = lock(&self.shards[shard_of(ip)].shard);
-            let Shard { map, ready, .. } = &mut *shard;
+        self.for_arpwatch(lease, |q, map, ready, lease, hash| {
+            let ip = lease.ip;
             match map.find_mut(hash, |e| e.lease.ip == ip) {
                 Some(e) if super::is_forget(&e.lease) => {
                     e.lease = lease;
-                    self.make_dirty(e, ready, Sink::Arpwatch)
+                    q.make_dirty(e, ready, Sink::Arpwatch)
                 }
                 _ => false,
             }
-        };
-        if wake {
-            self.wakes[s].notify.notify_one();
-        }
+        });
     }
 
     /// Queues `lease`, read back from the spool, for ARPwatch only: Redis
@@ -598,19 +588,13 @@ impl Queue {
     /// already pending holds a state that came after the spooled one, so
     /// that state is what ARPwatch is owed.
     pub(crate) fn restore_arpwatch(&self, lease: Lease) {
-        let s = Sink::Arpwatch as usize;
-        if !self.enabled[s] {
-            return;
-        }
-        let ip = lease.ip;
-        let hash = self.hash(ip);
-        let wake = {
-            let mut shard = lock(&self.shards[shard_of(ip)].shard);
-            let Shard { map, ready, .. } = &mut *shard;
+        self.for_arpwatch(lease, |q, map, ready, lease, hash| {
+            let s = Sink::Arpwatch as usize;
+            let ip = lease.ip;
             match map.find_mut(hash, |e| e.lease.ip == ip) {
-                Some(e) => self.make_dirty(e, ready, Sink::Arpwatch),
+                Some(e) => q.make_dirty(e, ready, Sink::Arpwatch),
                 None => {
-                    self.len.fetch_add(1, Ordering::Relaxed);
+                    q.len.fetch_add(1, Ordering::Relaxed);
                     ready[s].push(ip);
                     let mut dirty = [false; SINKS];
                     dirty[s] = true;
@@ -621,11 +605,37 @@ impl Queue {
                             dirty,
                             in_flight: [false; SINKS],
                         },
-                        |e| self.hash(e.lease.ip),
+                        |e| q.hash(e.lease.ip),
                     );
-                    self.wakes[s].claim()
+                    q.wakes[s].claim()
                 }
             }
+        });
+    }
+
+    /// The shared part of the two ARPwatch-only paths: nothing without an
+    /// ARPwatch; `update` runs under `lease`'s shard lock and says whether a
+    /// worker must be woken, which happens once the lock is released.
+    fn for_arpwatch(
+        &self,
+        lease: Lease,
+        update: impl FnOnce(
+            &Queue,
+            &mut HashTable<Entry, Pages>,
+            &mut [Ready; SINKS],
+            Lease,
+            u64,
+        ) -> bool,
+    ) {
+        let s = Sink::Arpwatch as usize;
+        if !self.enabled[s] {
+            return;
+        }
+        let hash = self.hash(lease.ip);
+        let wake = {
+            let mut shard = lock(&self.shards[shard_of(lease.ip)].shard);
+            let Shard { map, ready, .. } = &mut *shard;
+            update(self, map, ready, lease, hash)
         };
         if wake {
             self.wakes[s].notify.notify_one();
