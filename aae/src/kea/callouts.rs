@@ -267,42 +267,50 @@ fn walk(budget: Option<Duration>) {
         let Some(w) = guard.as_mut() else { return };
         match page {
             Ok(page) if page.count == WALK_PAGE => w.from = page.last,
-            Ok(_) => {
+            // The last page, or a failure: the walk ends either way.
+            ended => {
                 let w = guard.take().expect("checked above");
                 drop(guard);
-                if let Some(e) = exporter().as_ref() {
-                    e.reconcile_walked();
-                }
-                emit(
-                    messages::AAE_RESYNC,
-                    format_args!(
-                        "resync {}: {} leases read from Kea's lease database in {} ms",
-                        w.why,
-                        w.read,
-                        w.started.elapsed().as_millis()
-                    ),
-                );
-                return;
-            }
-            Err(e) => {
-                let w = guard.take().expect("checked above");
-                drop(guard);
-                if let Some(e) = exporter().as_ref() {
-                    e.reconcile_abandon();
-                }
-                emit(
-                    messages::AAE_RESYNC_FAILED,
-                    format_args!(
-                        "resync {}: reading Kea's lease database failed after {} leases: {e}",
-                        w.why, w.read
-                    ),
-                );
+                end_walk(w, ended.map(|_| ()));
                 return;
             }
         }
         drop(guard);
         if budget.is_some_and(|b| start.elapsed() >= b) {
             return;
+        }
+    }
+}
+
+/// Hands a finished walk to the sweep, or an abandoned one back, and says so.
+fn end_walk(w: Walk, read: Result<(), cxx::Exception>) {
+    let guard = exporter();
+    match read {
+        Ok(()) => {
+            if let Some(exp) = guard.as_ref() {
+                exp.reconcile_walked();
+            }
+            emit(
+                messages::AAE_RESYNC,
+                format_args!(
+                    "resync {}: {} leases read from Kea's lease database in {} ms",
+                    w.why,
+                    w.read,
+                    w.started.elapsed().as_millis()
+                ),
+            );
+        }
+        Err(e) => {
+            if let Some(exp) = guard.as_ref() {
+                exp.reconcile_abandon();
+            }
+            emit(
+                messages::AAE_RESYNC_FAILED,
+                format_args!(
+                    "resync {}: reading Kea's lease database failed after {} leases: {e}",
+                    w.why, w.read
+                ),
+            );
         }
     }
 }
