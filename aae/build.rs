@@ -7,6 +7,8 @@
 //! - `dhcpsrv/cfg_globals.h`: kea-dev 2.2.0 forgets it, so `cpp/compat`
 //!   supplies a stand-in, used only where the real one is missing.
 //! - the library names: Kea 3.0 renamed `libkea-dhcp++` to `libkea-dhcp`.
+//! - `getOfferLft` in `dhcpsrv/network.h` (Kea 2.6+): a DISCOVER may write a
+//!   lease for the offer, which the shim must recognise (`AAE_KEA_OFFER_LIFETIME`).
 //!
 //! `KEA_INCLUDE_DIR` and `KEA_LIB_DIR` override where they are looked for.
 
@@ -54,6 +56,11 @@ fn main() {
     if !include.join("dhcpsrv/cfg_globals.h").is_file() {
         build.include("cpp/compat");
     }
+    let network_h = include.join("dhcpsrv/network.h");
+    if std::fs::read_to_string(&network_h).is_ok_and(|h| h.contains("getOfferLft")) {
+        build.define("AAE_KEA_OFFER_LIFETIME", None);
+    }
+    println!("cargo:rerun-if-changed={}", network_h.display());
     build
         .include(&include)
         // Kea 3.0's headers use C++20; Debian builds 2.x as C++17.

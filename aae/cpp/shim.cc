@@ -31,6 +31,12 @@
 
 #include <exception>
 
+// Kea 2.6+ (build.rs finds getOfferLft in dhcpsrv/network.h): a DISCOVER may
+// write a lease for the offer. CfgMgr's headers are complete there.
+#ifdef AAE_KEA_OFFER_LIFETIME
+#include <dhcpsrv/cfgmgr.h>
+#endif
+
 using isc::dhcp::HWAddrPtr;
 using isc::dhcp::Lease;
 using isc::dhcp::Lease4CollectionPtr;
@@ -73,6 +79,28 @@ void common(LeaseView& v, const Lease& lease, uint8_t query_type) {
     v.query_type = query_type;
 }
 
+// Whether Kea wrote this lease for an offer: one in the default state whose
+// lifetime is its subnet's offer-lifetime (Kea gives an offered lease exactly
+// that, and nothing in the lease says so otherwise). An offer-lifetime set
+// only in a client class is not seen here.
+bool offered(const isc::dhcp::Lease4& lease) {
+#ifdef AAE_KEA_OFFER_LIFETIME
+    if (lease.state_ != Lease::STATE_DEFAULT || lease.valid_lft_ == 0) {
+        return false;
+    }
+    auto subnet = isc::dhcp::CfgMgr::instance().getCurrentCfg()->getCfgSubnets4()->getBySubnetId(
+        lease.subnet_id_);
+    if (!subnet) {
+        return false;
+    }
+    const auto lft = subnet->getOfferLft();
+    return !lft.unspecified() && lft.get() > 0 && lft.get() == lease.valid_lft_;
+#else
+    (void)lease;
+    return false;
+#endif
+}
+
 void send4(Origin origin, const Lease4Ptr& lease, uint8_t query_type,
            bool ciaddr_set = false) {
     if (!lease) {
@@ -81,6 +109,9 @@ void send4(Origin origin, const Lease4Ptr& lease, uint8_t query_type,
     LeaseView v{};
     v.family = 4;
     v.ciaddr_set = ciaddr_set;
+    // Only what is read from the database can be an offer; the packet hook
+    // points never see one, and pay nothing for the look-up.
+    v.offered = (origin == Origin::Resync || origin == Origin::Command) && offered(*lease);
     uint32_t a = lease->addr_.toUint32();
     v.ip[0] = a >> 24;
     v.ip[1] = a >> 16;

@@ -671,10 +671,16 @@ pub fn seen_by_kea(path: &Path) -> PathBuf {
     }
 }
 
-/// The major version of the Kea under test (`kea-dhcp4 -V`), read once.
+/// The major version of the Kea under test.
 pub fn kea_major_version() -> u32 {
-    static MAJOR: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *MAJOR.get_or_init(|| {
+    kea_version().0
+}
+
+/// The (major, minor) version of the Kea under test (`kea-dhcp4 -V`), read
+/// once: for what only some versions have (`offer-lifetime`, 2.6+).
+pub fn kea_version() -> (u32, u32) {
+    static VERSION: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+    *VERSION.get_or_init(|| {
         let out = match kea_root() {
             Some(root) => Command::new("chroot")
                 .arg(root)
@@ -686,10 +692,11 @@ pub fn kea_major_version() -> u32 {
         }
         .expect("run kea-dhcp4 -V");
         let text = String::from_utf8_lossy(&out.stdout);
-        text.split('.')
-            .next()
-            .and_then(|m| m.trim().parse().ok())
-            .unwrap_or_else(|| panic!("cannot read Kea's version from {text:?}"))
+        let mut parts = text.trim().split('.').map(|p| p.parse().ok());
+        match (parts.next().flatten(), parts.next().flatten()) {
+            (Some(major), Some(minor)) => (major, minor),
+            _ => panic!("cannot read Kea's version from {text:?}"),
+        }
     })
 }
 

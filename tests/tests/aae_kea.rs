@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use system_tests::kea::{Family, Kea, KeaConfig, LeaseRow, aae_library, hooks_library, perfdhcp};
+use system_tests::kea::{
+    Family, Kea, KeaConfig, LeaseRow, aae_library, hooks_library, kea_version, perfdhcp,
+};
 use system_tests::netns::NetnsPair;
 use system_tests::redis::RedisServer;
 use system_tests::{poll_until, wait_for};
@@ -291,6 +293,83 @@ fn a_flushed_redis_is_repaired_by_a_kea_restart() {
 
 /// A `FLUSHALL` on a Redis that keeps running, with no Kea restart or reload:
 /// aae finds its marker key gone and has every lease written again.
+/// With `offer-lifetime` (Kea 2.6+) a DISCOVER writes a lease for the offer
+/// into the lease database. No hook point reports it, but a reconciliation
+/// reads the database and must not take it for a lease the client holds.
+#[test]
+fn offers_written_to_the_lease_database_are_never_exported() {
+    let (major, minor) = kea_version();
+    if (major, minor) < (2, 6) {
+        eprintln!(
+            "skipped: Kea {major}.{minor} has no offer-lifetime (2.6+); ci/test runs this against 2.6 and 3.0"
+        );
+        return;
+    }
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
+    let mut cfg = config(Family::V4, &redis, None);
+    cfg.extra.insert("offer-lifetime".into(), json!(120));
+    let kea = Kea::start(&net, &cfg);
+    let run = perfdhcp(
+        &net,
+        Family::V4,
+        &["-i", "-R", "20", "-n", "20", "-r", "100"],
+    );
+    let (_, offers, _) = run
+        .exchange("DISCOVER-OFFER")
+        .unwrap_or_else(|| panic!("no DISCOVER-OFFER stats:\n{}", run.stdout()));
+    assert!(offers > 0, "no OFFER:\n{}", run.stdout());
+    // Kea wrote the offers, with the offer's lifetime.
+    let offered = wait_for(
+        "the offers in Kea's lease file",
+        Duration::from_secs(10),
+        || {
+            let l = kea.leases();
+            (l.len() as u64 >= offers).then_some(l)
+        },
+    );
+    assert!(
+        offered.iter().all(|l| l.valid_lifetime == 120),
+        "{offered:?}"
+    );
+    // A reload reconfigures aae, whose reconciliation walks the database.
+    let answer = kea.reload(&cfg);
+    assert_eq!(answer["result"], 0, "config-reload: {answer}");
+    wait_for(
+        "the reconciliation after the reload",
+        Duration::from_secs(20),
+        || (kea.log().matches("AAE_RECONCILED").count() >= 2).then_some(()),
+    );
+    // One full DORA: afterwards Redis holds its lease and nothing else.
+    let marker = perfdhcp(
+        &net,
+        Family::V4,
+        &[
+            "-b",
+            "mac=02:00:00:00:99:02",
+            "-n",
+            "1",
+            "-r",
+            "10",
+            "-W",
+            "500000",
+        ],
+    );
+    marker.assert_served("REQUEST-ACK");
+    wait_for("the marker lease in Redis", Duration::from_secs(10), || {
+        (!redis_ips(&redis).is_empty()).then_some(())
+    });
+    let granted: BTreeSet<String> = kea
+        .leases()
+        .into_iter()
+        .filter(|l| l.valid_lifetime == 600)
+        .map(|l| l.address)
+        .collect();
+    assert_eq!(granted.len(), 1, "{:?}", kea.leases());
+    assert_eq!(redis_ips(&redis), granted, "an offer reached Redis");
+}
+
 #[test]
 fn a_flushed_redis_is_repaired_without_a_restart() {
     let redis = RedisServer::start();

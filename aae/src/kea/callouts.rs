@@ -91,6 +91,9 @@ fn decide(origin: Origin, v: &LeaseView<'_>, now: i64) -> Decision {
         Origin::Release => (LeaseEvent::Release, true),
         Origin::Decline => (LeaseEvent::Decline, true),
         Origin::Expire => (LeaseEvent::Expire, true),
+        // An offer is not a lease the client holds (and no ARP answer is
+        // promised for it): the REQUEST that follows commits it.
+        Origin::Resync | Origin::Command if v.offered => return Decision::Ignore,
         Origin::Resync => {
             let expired = v.valid_lft != lease_model::INFINITE_LIFETIME
                 && v.cltt.saturating_add(i64::from(v.valid_lft)) <= now;
@@ -484,6 +487,7 @@ mod tests {
             query_type,
             rapid_commit: false,
             ciaddr_set: false,
+            offered: false,
         }
     }
 
@@ -624,6 +628,17 @@ mod tests {
             decide(Origin::Resync, &forever, NOW),
             export(LeaseEvent::Select, false)
         );
+    }
+
+    #[test]
+    fn an_offer_read_from_the_database_is_not_exported() {
+        let offered = LeaseView {
+            offered: true,
+            ..view(4, 0)
+        };
+        // Not even kept: the address's old key (another client's) may go.
+        assert_eq!(decide(Origin::Resync, &offered, NOW), Decision::Ignore);
+        assert_eq!(decide(Origin::Command, &offered, NOW), Decision::Ignore);
     }
 
     #[test]

@@ -58,6 +58,11 @@ pub(crate) mod bridge {
         /// DHCPv4 query with `ciaddr` set: a client renewing or rebinding
         /// the address it holds (RFC 2131 4.3.2), not selecting a new one.
         ciaddr_set: bool,
+        /// A lease Kea 2.6+ wrote for an offer (`offer-lifetime`): its
+        /// lifetime is its subnet's offer-lifetime. Only looked at for leases
+        /// read from the database (walk, read-back), the only way aae meets
+        /// one: `leases4_committed` never runs for an offer.
+        offered: bool,
     }
 
     extern "Rust" {
