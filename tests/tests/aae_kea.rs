@@ -341,7 +341,7 @@ fn offers_written_to_the_lease_database_are_never_exported() {
         Duration::from_secs(20),
         || (kea.log().matches("AAE_RECONCILED").count() >= 2).then_some(()),
     );
-    // One full DORA: afterwards Redis holds its lease and nothing else.
+    // One client's DORAs: afterwards Redis holds its lease and nothing else.
     let marker = perfdhcp(
         &net,
         Family::V4,
@@ -349,9 +349,9 @@ fn offers_written_to_the_lease_database_are_never_exported() {
             "-b",
             "mac=02:00:00:00:99:02",
             "-n",
-            "1",
+            "3",
             "-r",
-            "10",
+            "100",
             "-W",
             "500000",
         ],
