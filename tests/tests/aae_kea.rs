@@ -165,17 +165,12 @@ fn multi_threaded_kea_exports_every_lease_too() {
     every_granted_lease_reaches_redis(Some(2));
 }
 
-#[test]
-fn offers_are_never_exported() {
-    let redis = RedisServer::start();
-    let net = NetnsPair::create();
-    let _fwd = net.forward_to_host(redis.port());
-    let kea = Kea::start(&net, &config(Family::V4, &redis, None));
-    // DISCOVER/OFFER only, 20 clients. perfdhcp 2.2 refuses -W with -i, so
-    // the last OFFER may count as a drop (exit status 3); what matters is
-    // that OFFERs came back.
+/// DISCOVER/OFFER only, 20 clients; returns how many OFFERs came back (at
+/// least one). perfdhcp 2.2 refuses -W with -i, so the last OFFER may count
+/// as a drop (exit status 3).
+fn discovers_only(net: &NetnsPair) -> u64 {
     let run = perfdhcp(
-        &net,
+        net,
         Family::V4,
         &["-i", "-R", "20", "-n", "20", "-r", "100"],
     );
@@ -183,27 +178,35 @@ fn offers_are_never_exported() {
         .exchange("DISCOVER-OFFER")
         .unwrap_or_else(|| panic!("no DISCOVER-OFFER stats:\n{}", run.stdout()));
     assert!(offers > 0, "no OFFER:\n{}", run.stdout());
+    offers
+}
+
+/// Three full DORAs of one client with `mac`, then waits for its key: after
+/// offers, Redis must hold this one lease and nothing else.
+fn marker_client(net: &NetnsPair, redis: &RedisServer, mac: &str) {
+    let base = format!("mac={mac}");
+    perfdhcp(
+        net,
+        Family::V4,
+        &["-b", &base, "-n", "3", "-r", "100", "-W", "500000"],
+    )
+    .assert_served("REQUEST-ACK");
+    wait_for("the marker lease in Redis", Duration::from_secs(10), || {
+        (!redis_ips(redis).is_empty()).then_some(())
+    });
+}
+
+#[test]
+fn offers_are_never_exported() {
+    let redis = RedisServer::start();
+    let net = NetnsPair::create();
+    let _fwd = net.forward_to_host(redis.port());
+    let kea = Kea::start(&net, &config(Family::V4, &redis, None));
+    discovers_only(&net);
     // Callouts run before Kea answers, so the offers' callouts are done.
     // A few full DORAs by one other client are the marker: afterwards there
     // is one key and one event per ACK, or an offer was exported.
-    let marker = perfdhcp(
-        &net,
-        Family::V4,
-        &[
-            "-b",
-            "mac=02:00:00:00:99:01",
-            "-n",
-            "3",
-            "-r",
-            "100",
-            "-W",
-            "500000",
-        ],
-    );
-    marker.assert_served("REQUEST-ACK");
-    wait_for("the marker lease in Redis", Duration::from_secs(10), || {
-        (!redis_ips(&redis).is_empty()).then_some(())
-    });
+    marker_client(&net, &redis, "02:00:00:00:99:01");
     assert_eq!(redis_ips(&redis), lease_ips(&kea.leases()));
     assert_eq!(redis_ips(&redis).len(), 1, "an offer reached Redis");
     // Kea sent more OFFERs than ACKs, and aae counted the ACKs only.
@@ -311,15 +314,7 @@ fn offers_written_to_the_lease_database_are_never_exported() {
     let mut cfg = config(Family::V4, &redis, None);
     cfg.extra.insert("offer-lifetime".into(), json!(120));
     let kea = Kea::start(&net, &cfg);
-    let run = perfdhcp(
-        &net,
-        Family::V4,
-        &["-i", "-R", "20", "-n", "20", "-r", "100"],
-    );
-    let (_, offers, _) = run
-        .exchange("DISCOVER-OFFER")
-        .unwrap_or_else(|| panic!("no DISCOVER-OFFER stats:\n{}", run.stdout()));
-    assert!(offers > 0, "no OFFER:\n{}", run.stdout());
+    let offers = discovers_only(&net);
     // Kea wrote the offers, with the offer's lifetime.
     let offered = wait_for(
         "the offers in Kea's lease file",
@@ -342,24 +337,7 @@ fn offers_written_to_the_lease_database_are_never_exported() {
         || (kea.log().matches("AAE_RECONCILED").count() >= 2).then_some(()),
     );
     // One client's DORAs: afterwards Redis holds its lease and nothing else.
-    let marker = perfdhcp(
-        &net,
-        Family::V4,
-        &[
-            "-b",
-            "mac=02:00:00:00:99:02",
-            "-n",
-            "3",
-            "-r",
-            "100",
-            "-W",
-            "500000",
-        ],
-    );
-    marker.assert_served("REQUEST-ACK");
-    wait_for("the marker lease in Redis", Duration::from_secs(10), || {
-        (!redis_ips(&redis).is_empty()).then_some(())
-    });
+    marker_client(&net, &redis, "02:00:00:00:99:02");
     let granted: BTreeSet<String> = kea
         .leases()
         .into_iter()
