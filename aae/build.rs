@@ -56,9 +56,24 @@ fn main() {
     if !include.join("dhcpsrv/cfg_globals.h").is_file() {
         build.include("cpp/compat");
     }
+    let mut openssl = false;
     let network_h = include.join("dhcpsrv/network.h");
     if std::fs::read_to_string(&network_h).is_ok_and(|h| h.contains("getOfferLft")) {
         build.define("AAE_KEA_OFFER_LIFETIME", None);
+        // cfgmgr.h reaches Kea's TLS headers (3.0), which include OpenSSL's
+        // when Kea was built with it; kea-dev does not pull libssl-dev in.
+        let config_h = std::fs::read_to_string(include.join("config.h")).unwrap_or_default();
+        if config_h.contains("#define WITH_OPENSSL")
+            && !Path::new("/usr/include/openssl/conf.h").is_file()
+        {
+            fail(
+                "this Kea was built with OpenSSL and its dhcpsrv/cfgmgr.h includes OpenSSL's headers, \
+                 which are missing: install libssl-dev",
+            );
+        }
+        // ... and Boost.Asio's inline TLS code then needs OpenSSL's libraries
+        // (Kea's own libraries link them already).
+        openssl = config_h.contains("#define WITH_OPENSSL");
     }
     println!("cargo:rerun-if-changed={}", network_h.display());
     build
@@ -84,6 +99,10 @@ fn main() {
             ));
         };
         println!("cargo:rustc-link-lib=dylib={name}");
+    }
+    if openssl {
+        println!("cargo:rustc-link-lib=dylib=ssl");
+        println!("cargo:rustc-link-lib=dylib=crypto");
     }
     println!("cargo:rustc-link-search=native={}", lib_dir.display());
     // A symbol missing from the list above fails here, not when Kea loads us.

@@ -7,6 +7,11 @@
 // registered with handle.registerCallout() in load(), and a symbol named
 // after a hook point would make Kea register it a second time by dlsym.
 
+// Kea's own build settings first, as in Kea's hooks: some of its headers
+// (crypto_tls.h, which Kea 3.0's cfgmgr.h pulls in) refuse to compile
+// without them. Every kea-dev ships it.
+#include <config.h>
+
 #include "aae/cpp/shim.h"
 #include "aae/src/kea/ffi.rs.h"
 
