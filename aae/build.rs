@@ -63,17 +63,15 @@ fn main() {
         // cfgmgr.h reaches Kea's TLS headers (3.0), which include OpenSSL's
         // when Kea was built with it; kea-dev does not pull libssl-dev in.
         let config_h = std::fs::read_to_string(include.join("config.h")).unwrap_or_default();
-        if config_h.contains("#define WITH_OPENSSL")
-            && !Path::new("/usr/include/openssl/conf.h").is_file()
-        {
+        // ... and Boost.Asio's inline TLS code then needs OpenSSL's libraries
+        // (Kea's own libraries link them already).
+        openssl = config_h.contains("#define WITH_OPENSSL");
+        if openssl && !Path::new("/usr/include/openssl/conf.h").is_file() {
             fail(
                 "this Kea was built with OpenSSL and its dhcpsrv/cfgmgr.h includes OpenSSL's headers, \
                  which are missing: install libssl-dev",
             );
         }
-        // ... and Boost.Asio's inline TLS code then needs OpenSSL's libraries
-        // (Kea's own libraries link them already).
-        openssl = config_h.contains("#define WITH_OPENSSL");
     }
     println!("cargo:rerun-if-changed={}", network_h.display());
     build

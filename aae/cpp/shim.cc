@@ -37,7 +37,8 @@
 #include <exception>
 
 // Kea 2.6+ (build.rs finds getOfferLft in dhcpsrv/network.h): a DISCOVER may
-// write a lease for the offer. CfgMgr's headers are complete there.
+// write a lease for the offer. CfgMgr's headers are complete there (on 3.0
+// they reach the TLS headers: config.h above, OpenSSL linked by build.rs).
 #ifdef AAE_KEA_OFFER_LIFETIME
 #include <dhcpsrv/cfgmgr.h>
 #endif
