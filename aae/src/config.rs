@@ -62,8 +62,8 @@ pub struct Config {
     pub arpwatch_url: Option<String>,
     /// Bound on connecting to ARPwatch and on each request.
     pub arpwatch_timeout: Duration,
-    /// Batch notices into one `system.multicall` request.
-    pub arpwatch_multicall: bool,
+    /// Whether notices are batched into `system.multicall` requests.
+    pub arpwatch_multicall: Multicall,
     /// Where notices ARPwatch has not confirmed wait from one load to the
     /// next.
     pub arpwatch_spool: Spool,
@@ -97,7 +97,7 @@ impl Default for Config {
             grace_period: Duration::from_secs(u64::from(lease_model::DEFAULT_GRACE_SECS)),
             arpwatch_url: None,
             arpwatch_timeout: DEFAULT_ARPWATCH_TIMEOUT,
-            arpwatch_multicall: false,
+            arpwatch_multicall: Multicall::Auto,
             arpwatch_spool: Spool::Default,
             arpwatch_partner_updates: false,
             workers: DEFAULT_WORKERS,
@@ -107,6 +107,19 @@ impl Default for Config {
             max_backoff: Duration::from_secs(5),
         }
     }
+}
+
+/// The `arpwatch-multicall` setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Multicall {
+    /// `"auto"`, the default: batch with `system.multicall`, and send one
+    /// call per notice to an ARPwatch that turns out not to serve it.
+    Auto,
+    /// `true`: always batch; an ARPwatch without `system.multicall` gets
+    /// nothing (and the log says so).
+    On,
+    /// `false`: one call per notice, a few in parallel.
+    Off,
 }
 
 /// The `arpwatch-spool` setting: where the notices still pending for
@@ -234,7 +247,12 @@ impl Config {
             c.arpwatch_timeout = Duration::from_millis(ms);
         }
         if let Some((p, v)) = get("arpwatch-multicall") {
-            c.arpwatch_multicall = v.as_bool().ok_or_else(|| invalid(p, "true or false", v))?;
+            c.arpwatch_multicall = match v {
+                Value::Bool(true) => Multicall::On,
+                Value::Bool(false) => Multicall::Off,
+                Value::String(s) if s == "auto" => Multicall::Auto,
+                v => return Err(invalid(p, "true, false or \"auto\"", v)),
+            };
         }
         if let Some((p, v)) = get("arpwatch-spool") {
             c.arpwatch_spool = spool(p, v, c.arpwatch_url.is_some())?;
@@ -491,7 +509,7 @@ mod tests {
             assert_eq!(c.arpwatch_url, None);
             assert_eq!(c.workers, 2);
             assert_eq!(c.queue_capacity, 65_536);
-            assert!(!c.arpwatch_multicall);
+            assert_eq!(c.arpwatch_multicall, Multicall::Auto);
             assert_eq!(c.arpwatch_spool, Spool::Default);
             assert_eq!(c.node_name, host_name().unwrap());
         }
@@ -593,7 +611,15 @@ mod tests {
         assert_eq!(c.grace_period, Duration::from_secs(60));
         assert_eq!(c.arpwatch_url.as_deref(), Some("http://[::1]:8080/RPC2"));
         assert_eq!(c.arpwatch_timeout, Duration::from_millis(250));
-        assert!(c.arpwatch_multicall);
+        assert_eq!(c.arpwatch_multicall, Multicall::On);
+        for (text, want) in [
+            ("false", Multicall::Off),
+            ("true", Multicall::On),
+            (r#""auto""#, Multicall::Auto),
+        ] {
+            let c = Config::from_json(&format!(r#"{{"arpwatch-multicall": {text}}}"#)).unwrap();
+            assert_eq!(c.arpwatch_multicall, want, "{text}");
+        }
         assert!(c.arpwatch_partner_updates);
         assert!(!Config::default().arpwatch_partner_updates);
         assert_eq!((c.workers, c.queue_capacity), (4, 10));
@@ -651,7 +677,7 @@ mod tests {
             (r#"{"queue-capacity": 0}"#, "parameter 'queue-capacity'"),
             (
                 r#"{"arpwatch-multicall": "yes"}"#,
-                "parameter 'arpwatch-multicall': expected true or false, got \"yes\"",
+                "parameter 'arpwatch-multicall': expected true, false or \"auto\", got \"yes\"",
             ),
             (
                 r#"{"arpwatch-partner-updates": 1}"#,

@@ -47,6 +47,7 @@ messages! {
     AAE_REDIS_FLUSHED = Warn, "Redis lost aae's marker key though it did not restart (FLUSHALL or FLUSHDB, the key deleted, or evicted under maxmemory), so every current lease from Kea's lease database is written to it again";
     AAE_ARPWATCH_DOWN = Error, "notifying ARPwatch failed; the notices stay pending and are retried with backoff (check that ARPwatch runs and that 'arpwatch-url' points at it)";
     AAE_ARPWATCH_UP = Info, "ARPwatch accepts notices again after failing; the pending notices are being sent";
+    AAE_ARPWATCH_MULTICALL = Info, "with 'arpwatch-multicall' \"auto\" (the default), aae found out whether ARPwatch serves system.multicall: notices go in batches if it does, one call each if it does not (logged when that changes, not at each re-check)";
     AAE_ARPWATCH_FAULT = Warn, "ARPwatch answered a notice with an XML-RPC fault; that notice is not retried (the fault text says what ARPwatch disliked)";
     AAE_BACKLOG_FULL = Warn, "the backlog of pending addresses is full, so events for new addresses were dropped (raise 'queue-capacity', or bring the failing sink back)";
     AAE_LEASE_EXPIRED = Debug, "a pending lease was past expiry plus grace when its turn came, so it was not written to Redis";

@@ -6,7 +6,12 @@ system.multicall the way ARPwatch does, and records every notice it gets.
 Each notice is appended to --record as one line of tab-separated fields
 (method, ip, mac, event, node, hostname, valid_lifetime, subnet_id, cltt,
 expires), with backslash, tab and newline escaped as \\\\, \\t and \\n; each
-system.multicall request adds a line "system.multicall<TAB><number of calls>".
+system.multicall request adds a line "system.multicall<TAB><number of calls>",
+and each call of a method it does not serve "refused<TAB><method>".
+
+--without-multicall serves no system.multicall, the way a SimpleXMLRPCServer
+without register_multicall_functions() does (a multicall gets fault 1);
+--introspection adds system.listMethods and the other system.* methods.
 
 Prints "listening <port>" on stdout once it accepts connections, so a fixture
 can start it on port 0 and learn the port without sleeping.
@@ -46,7 +51,10 @@ class Server(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
         self.args = args
         self.lock = threading.Lock()
         self.record = open(args.record, "a", encoding="utf-8")
-        self.register_multicall_functions()
+        if not args.without_multicall:
+            self.register_multicall_functions()
+        if args.introspection:
+            self.register_introspection_functions()
         self.register_function(self.lease_seen, "arpwatch.lease_seen")
         self.register_function(self.lease_gone, "arpwatch.lease_gone")
 
@@ -72,6 +80,11 @@ class Server(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
     def lease_gone(self, lease):
         return self.notice("arpwatch.lease_gone", lease)
 
+    def _dispatch(self, method, params):
+        if method not in self.funcs:
+            self.write(["refused", method])
+        return super()._dispatch(method, params)
+
     def system_multicall(self, calls):
         self.write(["system.multicall", len(calls)])
         return super().system_multicall(calls)
@@ -92,6 +105,8 @@ def main():
     p.add_argument("--record", required=True)
     p.add_argument("--delay-ms", type=int, default=0, help="answer every notice this late")
     p.add_argument("--fault", action="store_true", help="answer every notice with a fault")
+    p.add_argument("--without-multicall", action="store_true", help="serve no system.multicall")
+    p.add_argument("--introspection", action="store_true", help="serve system.listMethods etc.")
     args = p.parse_args()
     server = Server(args)
     print(f"listening {server.server_address[1]}", flush=True)

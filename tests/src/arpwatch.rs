@@ -22,6 +22,11 @@ pub struct Behaviour {
     pub delay: Duration,
     /// Answer every notice with an XML-RPC fault (after recording it).
     pub fault: bool,
+    /// Serve no `system.multicall`, as Python's `SimpleXMLRPCServer` without
+    /// `register_multicall_functions()`: a multicall gets fault 1.
+    pub without_multicall: bool,
+    /// Serve `system.listMethods` (and the other introspection methods).
+    pub introspection: bool,
 }
 
 /// One notice as the stand-in received it; numbers and times as sent.
@@ -86,8 +91,14 @@ impl ArpwatchStandin {
             .arg("--record")
             .arg(self.record_path())
             .args(["--delay-ms", &self.behaviour.delay.as_millis().to_string()]);
-        if self.behaviour.fault {
-            cmd.arg("--fault");
+        for (on, flag) in [
+            (self.behaviour.fault, "--fault"),
+            (self.behaviour.without_multicall, "--without-multicall"),
+            (self.behaviour.introspection, "--introspection"),
+        ] {
+            if on {
+                cmd.arg(flag);
+            }
         }
         let mut child = cmd
             .stdin(Stdio::null())
@@ -183,7 +194,7 @@ impl ArpwatchStandin {
     pub fn notices(&self) -> Vec<Notice> {
         self.lines()
             .into_iter()
-            .filter(|f| f[0] != "system.multicall")
+            .filter(|f| f[0].starts_with("arpwatch."))
             .map(|f| {
                 assert_eq!(f.len(), 10, "malformed record line {f:?}");
                 let int = |s: &str| {
@@ -212,6 +223,15 @@ impl ArpwatchStandin {
             .into_iter()
             .filter(|f| f[0] == "system.multicall")
             .map(|f| f[1].parse().expect("multicall size"))
+            .collect()
+    }
+
+    /// The methods it was asked for and does not serve, in arrival order.
+    pub fn refused(&self) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|f| f[0] == "refused")
+            .map(|f| f[1].clone())
             .collect()
     }
 }

@@ -52,11 +52,12 @@ struct Chain {
 
 impl Chain {
     /// Starts Redis, Kea with aae pointed at Redis and at `arpwatch` (which
-    /// may be not listening yet), both reachable from Kea's namespace. The
+    /// may be not listening yet), both reachable from Kea's namespace, with
+    /// `arpwatch-multicall` as given (`None`: not given, the default). The
     /// ARPwatch spool is in a directory of the test's own, never in the
     /// default place (Kea's state directory), which tests running in
     /// parallel would share.
-    fn start(arpwatch: ArpwatchStandin, multicall: bool) -> Chain {
+    fn start(arpwatch: ArpwatchStandin, multicall: Option<bool>) -> Chain {
         let redis = RedisServer::start();
         let net = NetnsPair::create();
         let fwd = vec![
@@ -64,19 +65,19 @@ impl Chain {
             net.forward_to_host(arpwatch.port()),
         ];
         let spool_dir = shared_dir("aae-spool-");
+        let mut parameters = json!({
+            "redis-url": redis.url(),
+            "arpwatch-url": arpwatch.url(),
+            "arpwatch-spool": seen_by_kea(&spool_dir.path().join("arpwatch.spool")),
+            "node-name": NODE,
+            "grace-period": GRACE
+        });
+        if let Some(multicall) = multicall {
+            parameters["arpwatch-multicall"] = json!(multicall);
+        }
         let config = KeaConfig {
             valid_lifetime: VALID_LIFETIME,
-            ..KeaConfig::default().with_hook(
-                &aae_library(),
-                json!({
-                    "redis-url": redis.url(),
-                    "arpwatch-url": arpwatch.url(),
-                    "arpwatch-multicall": multicall,
-                    "arpwatch-spool": seen_by_kea(&spool_dir.path().join("arpwatch.spool")),
-                    "node-name": NODE,
-                    "grace-period": GRACE
-                }),
-            )
+            ..KeaConfig::default().with_hook(&aae_library(), parameters)
         };
         let kea = Kea::start(&net, &config);
         Chain {
@@ -332,7 +333,7 @@ fn utc_formats_like_xmlrpc() {
 /// lease reaches both Redis and ARPwatch with the lease file's fields.
 #[test]
 fn every_lease_reaches_redis_and_arpwatch_and_offers_reach_neither() {
-    let chain = Chain::start(ArpwatchStandin::start(), false);
+    let chain = Chain::start(ArpwatchStandin::start(), Some(false));
     // Offers only, from MACs no later client has. perfdhcp 2.2 refuses -W
     // with -i, so this run is built by hand.
     let offers = perfdhcp(
@@ -422,7 +423,7 @@ fn every_lease_reaches_redis_and_arpwatch_and_offers_reach_neither() {
 /// A RELEASE deletes the key and tells ARPwatch `lease_gone` / "release".
 #[test]
 fn a_release_removes_the_key_and_sends_lease_gone() {
-    let chain = Chain::start(ArpwatchStandin::start(), false);
+    let chain = Chain::start(ArpwatchStandin::start(), Some(false));
     // 30 clients for 2 s at 40 DORA/s, releasing at 20/s: leases come and
     // go, and some addresses are granted again after their release.
     let run = chain.perfdhcp(&["-R", "30", "-r", "40", "-F", "20", "-p", "2"]);
@@ -522,7 +523,7 @@ fn a_release_removes_the_key_and_sends_lease_gone() {
 /// down is in Redis afterwards, in its final state.
 #[test]
 fn redis_down_during_a_burst_loses_no_lease() {
-    let mut chain = Chain::start(ArpwatchStandin::start(), false);
+    let mut chain = Chain::start(ArpwatchStandin::start(), Some(false));
     let (run, down_since) = std::thread::scope(|s| {
         // 150 clients for 3 s at 50 DORA/s, renewing at 10/s.
         let net = &chain.net;
@@ -608,7 +609,7 @@ fn redis_down_during_a_burst_loses_no_lease() {
 /// state.
 #[test]
 fn arpwatch_not_listening_during_a_burst_then_up_gets_every_final_state() {
-    let mut chain = Chain::start(ArpwatchStandin::not_listening(), false);
+    let mut chain = Chain::start(ArpwatchStandin::not_listening(), Some(false));
     let (run, max_backlog) = std::thread::scope(|s| {
         // 100 clients for 3 s at 50 DORA/s, renewing at 20/s: several
         // states per address, which must coalesce.
@@ -670,12 +671,122 @@ fn arpwatch_not_listening_during_a_burst_then_up_gets_every_final_state() {
     );
 }
 
+/// With the default parameters (`arpwatch-multicall` "auto"), an ARPwatch
+/// without `system.multicall` gets every notice in single calls, having
+/// refused at most one multicall per worker; one that lists its methods
+/// without it is never sent one. After an outage aae checks again, and an
+/// ARPwatch that now serves multicall gets batches. Each switch is logged
+/// once, and nothing is lost by any of them.
+#[test]
+fn by_default_an_arpwatch_without_multicall_gets_every_notice_in_single_calls() {
+    use system_tests::arpwatch::Behaviour;
+    const MULTICALL: &str = "system.multicall";
+    let without = Behaviour {
+        without_multicall: true,
+        ..Behaviour::default()
+    };
+    let mut chain = Chain::start(ArpwatchStandin::start_with(without.clone()), None);
+    let logged = |chain: &Chain| -> Vec<String> {
+        let log = chain.kea.log();
+        log.lines()
+            .filter(|l| l.contains("AAE_ARPWATCH_MULTICALL"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let burst = |chain: &Chain| {
+        chain
+            .perfdhcp(&["-R", "30", "-r", "40", "-f", "10", "-p", "2"])
+            .assert_served("REQUEST-ACK");
+        let leases = chain.wait_arpwatch_matches_kea();
+        assert_eq!(
+            chain.stat("aae.events-dropped"),
+            0,
+            "{}",
+            chain.diagnostics()
+        );
+        leases
+    };
+    let outage = |chain: &mut Chain, behaviour: Behaviour| {
+        chain.arpwatch.stop();
+        chain.arpwatch.set_behaviour(behaviour);
+        chain
+            .perfdhcp(&["-R", "20", "-n", "20", "-r", "100"])
+            .assert_served("REQUEST-ACK");
+        wait_for("aae.backlog to show the burst", SETTLE, || {
+            (chain.stat("aae.backlog") > 0).then_some(())
+        });
+        chain.arpwatch.restart();
+    };
+
+    // 1. No multicall, no introspection: the multicall itself tells.
+    let leases = burst(&chain);
+    let refused = chain.arpwatch.refused();
+    let multicalls = refused.iter().filter(|m| *m == MULTICALL).count();
+    assert!(
+        (1..=2).contains(&multicalls),
+        "one refused multicall per worker at most: {refused:?}"
+    );
+    assert!(chain.arpwatch.multicalls().is_empty());
+    let lines = logged(&chain);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("does not serve system.multicall"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[0].contains("fault 1"),
+        "Python's own fault code: {lines:?}"
+    );
+    eprintln!(
+        "{} leases in single calls after {multicalls} refused multicalls",
+        leases.len()
+    );
+
+    // 2. An ARPwatch that lists its methods without multicall is asked
+    // again after the outage, and never sent a multicall.
+    outage(
+        &mut chain,
+        Behaviour {
+            introspection: true,
+            ..without
+        },
+    );
+    chain.wait_arpwatch_matches_kea();
+    let refused = chain.arpwatch.refused();
+    assert_eq!(
+        refused.iter().filter(|m| *m == MULTICALL).count(),
+        multicalls,
+        "{refused:?}"
+    );
+    assert_eq!(
+        logged(&chain).len(),
+        1,
+        "a confirmation is not logged again"
+    );
+
+    // 3. One that serves multicall gets batches after the next outage.
+    outage(&mut chain, Behaviour::default());
+    let notices = chain.arpwatch.notices().len();
+    let leases = burst(&chain);
+    let batches = chain.arpwatch.multicalls();
+    assert!(!batches.is_empty(), "no multicall after ARPwatch came back");
+    let lines = logged(&chain);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[1].contains("serves system.multicall"), "{lines:?}");
+    eprintln!(
+        "{} leases, then {} notices in {} multicalls after ARPwatch changed",
+        leases.len(),
+        chain.arpwatch.notices().len() - notices,
+        batches.len()
+    );
+}
+
 /// With `arpwatch-multicall` the same exchange arrives in
 /// `system.multicall` batches, and complete; what piles up while ARPwatch is
 /// away arrives in batches of many.
 #[test]
 fn multicall_batches_carry_every_notice() {
-    let mut chain = Chain::start(ArpwatchStandin::start(), true);
+    let mut chain = Chain::start(ArpwatchStandin::start(), Some(true));
     chain
         .perfdhcp(&["-R", "30", "-r", "40", "-f", "10", "-p", "2"])
         .assert_served("REQUEST-ACK");
@@ -726,7 +837,7 @@ fn multicall_batches_carry_every_notice() {
 /// by the resync.)
 #[test]
 fn notices_pending_for_arpwatch_survive_a_reload_and_a_restart_of_kea() {
-    let mut chain = Chain::start(ArpwatchStandin::not_listening(), true);
+    let mut chain = Chain::start(ArpwatchStandin::not_listening(), Some(true));
     // 100 clients for 2 s at 50 DORA/s, renewing at 20/s.
     chain
         .perfdhcp(&["-R", "100", "-r", "50", "-f", "20", "-p", "2"])

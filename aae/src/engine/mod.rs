@@ -12,6 +12,7 @@
 mod arpwatch_sink;
 mod counters;
 mod health;
+mod multicall;
 mod pages;
 mod queue;
 mod reconcile;
@@ -160,6 +161,7 @@ impl Exporter {
             log,
         });
         let fault_log = arpwatch_sink::ArpwatchSink::fault_log();
+        let multicall = arpwatch_sink::ArpwatchSink::multicall_choice(&config);
         let (phase, phase_rx) = watch::channel(Phase::Running);
         let (done_tx, done) = mpsc::channel();
         let mut exporter = Exporter {
@@ -186,11 +188,17 @@ impl Exporter {
             let arpwatch = match &config.arpwatch_url {
                 None => None,
                 Some(url) => Some(
-                    arpwatch_sink::ArpwatchSink::new(url, &config, fault_log.clone(), log)
-                        .map_err(|source| EngineError::ArpwatchUrl {
-                            url: url.clone(),
-                            source,
-                        })?,
+                    arpwatch_sink::ArpwatchSink::new(
+                        url,
+                        &config,
+                        multicall.clone(),
+                        fault_log.clone(),
+                        log,
+                    )
+                    .map_err(|source| EngineError::ArpwatchUrl {
+                        url: url.clone(),
+                        source,
+                    })?,
                 ),
             };
             let thread_err = |source| EngineError::Thread {

@@ -116,13 +116,15 @@ async fn sink_loop<S: SinkIo>(mut sink: S, shared: &Shared, mut phase: watch::Re
     let health = &shared.health[id as usize];
     let wake = shared.queue.wake(id);
     let _joined = wake.join();
-    let max = sink.batch_size();
-    let mut batch = Vec::with_capacity(max);
+    let mut batch = Vec::new();
     // Whether the last look found work: an empty look after one lingers
     // first, a second one parks.
     let mut busy = false;
     loop {
         let draining = *phase.borrow_and_update() != Phase::Running;
+        // Asked each time: ARPwatch's batch size changes when multicall
+        // turns out to be refused.
+        let max = sink.batch_size();
         if let Some(at) = health.retry_at() {
             if draining {
                 // A failing sink will not drain; do not hold up the stop.
