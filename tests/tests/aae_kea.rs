@@ -183,17 +183,31 @@ fn discovers_only(net: &NetnsPair) -> u64 {
 
 /// Three full DORAs of one client with `mac`, then waits for its key: after
 /// offers, Redis must hold this one lease and nothing else.
+///
+/// What counts is the lease, not perfdhcp's tally: on a loaded machine all
+/// three ACKs of one client can come after perfdhcp stopped waiting (seen
+/// once in CI), so a run without its key in Redis is tried again.
 fn marker_client(net: &NetnsPair, redis: &RedisServer, mac: &str) {
     let base = format!("mac={mac}");
-    perfdhcp(
-        net,
-        Family::V4,
-        &["-b", &base, "-n", "3", "-r", "100", "-W", "500000"],
-    )
-    .assert_served("REQUEST-ACK");
-    wait_for("the marker lease in Redis", Duration::from_secs(10), || {
-        (!redis_ips(redis).is_empty()).then_some(())
-    });
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let run = perfdhcp(
+            net,
+            Family::V4,
+            &["-b", &base, "-n", "3", "-r", "100", "-W", "1000000"],
+        );
+        let stored = poll_until(Duration::from_secs(5), || {
+            (!redis_ips(redis).is_empty()).then_some(())
+        });
+        if stored.is_some() {
+            return;
+        }
+        runs.push(run.stdout());
+    }
+    panic!(
+        "the marker client's lease never reached Redis; perfdhcp said:\n{}",
+        runs.join("\n")
+    );
 }
 
 #[test]
