@@ -34,8 +34,12 @@ const GRACE_SECS: (u64, u64) = (0, 7 * 24 * 3600);
 const ARPWATCH_TIMEOUT_MS: (u64, u64) = (1, 600_000);
 
 /// Every parameter the hook accepts, for the "unknown parameter" message.
-pub const PARAMETERS: [&str; 11] = [
+pub const PARAMETERS: [&str; 15] = [
     "redis-url",
+    "redis-password-file",
+    "redis-ca-file",
+    "redis-client-cert",
+    "redis-client-key",
     "key-prefix",
     "grace-period",
     "arpwatch-url",
@@ -54,6 +58,8 @@ pub struct Config {
     /// Where leases are written: `redis://host[:port][/db]`,
     /// `redis+unix:///path` or `unix:///path`.
     pub redis_url: String,
+    /// What reaching Redis takes beyond its URL: a password, TLS material.
+    pub redis_access: RedisAccess,
     /// Prepended to every Redis key; the same as aai's.
     pub key_prefix: String,
     /// Added to every lease's remaining lifetime to form the key's TTL.
@@ -93,6 +99,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             redis_url: DEFAULT_REDIS_URL.to_owned(),
+            redis_access: RedisAccess::default(),
             key_prefix: lease_model::DEFAULT_KEY_PREFIX.to_owned(),
             grace_period: Duration::from_secs(u64::from(lease_model::DEFAULT_GRACE_SECS)),
             arpwatch_url: None,
@@ -106,6 +113,32 @@ impl Default for Config {
             redis_timeout: Duration::from_secs(1),
             max_backoff: Duration::from_secs(5),
         }
+    }
+}
+
+/// Secrets and TLS material for Redis, read from their files at load, so a
+/// bad file is refused then and the parameters Kea shows (`config-get`)
+/// hold paths only.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RedisAccess {
+    /// From `redis-password-file`; replaces any password in `redis-url`.
+    pub password: Option<String>,
+    /// From `redis-ca-file` (PEM): the CAs a `rediss://` server's certificate
+    /// must chain to, instead of the system's.
+    pub ca_pem: Option<Vec<u8>>,
+    /// From `redis-client-cert` and `redis-client-key` (PEM), for a Redis
+    /// with `tls-auth-clients`.
+    pub client_pem: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl fmt::Debug for RedisAccess {
+    /// Says what is there, never what it is.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisAccess")
+            .field("password", &self.password.as_ref().map(|_| "(secret)"))
+            .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
+            .field("client_pem", &self.client_pem.as_ref().map(|_| "(secret)"))
+            .finish()
     }
 }
 
@@ -215,6 +248,38 @@ impl Config {
 
         if let Some((p, v)) = get("redis-url") {
             c.redis_url = redis_url(p, v)?;
+        }
+        if let Some((p, v)) = get("redis-password-file") {
+            let text = secret_file(p, v)?;
+            let password = text.strip_suffix('\n').unwrap_or(&text);
+            if password.is_empty() || password.contains(['\n', '\r']) {
+                return Err(ConfigError::Invalid {
+                    parameter: p,
+                    expected: "a file holding the password on one line".into(),
+                    got: format!("{} (empty, or more than one line)", shown(v)),
+                });
+            }
+            c.redis_access.password = Some(password.to_owned());
+        }
+        let tls = matches!(c.redis_url.split("://").next(), Some("rediss" | "valkeys"));
+        if let Some((p, v)) = get("redis-ca-file") {
+            c.redis_access.ca_pem = Some(pem_file(p, v, "CERTIFICATE", tls, false)?);
+        }
+        match (get("redis-client-cert"), get("redis-client-key")) {
+            (None, None) => {}
+            (Some((p, v)), Some((pk, vk))) => {
+                c.redis_access.client_pem = Some((
+                    pem_file(p, v, "CERTIFICATE", tls, false)?,
+                    pem_file(pk, vk, "PRIVATE KEY", tls, true)?,
+                ));
+            }
+            (Some((p, v)), None) | (None, Some((p, v))) => {
+                return Err(invalid(
+                    p,
+                    "'redis-client-cert' and 'redis-client-key' together, or neither",
+                    v,
+                ));
+            }
         }
         if let Some((p, v)) = get("key-prefix") {
             let prefix = string(p, v, "a string of printable characters without spaces")?;
@@ -374,27 +439,110 @@ fn integer(
 }
 
 fn redis_url(p: &'static str, v: &Value) -> Result<String, ConfigError> {
-    const EXPECTED: &str = "a Redis URL: redis://host[:port][/db], redis+unix:///path/to/socket \
-                            or unix:///path/to/socket";
+    const EXPECTED: &str = "a Redis URL: redis://[user[:password]@]host[:port][/db], \
+                            rediss://... (TLS), \
+                            redis+unix:///path/to/socket or unix:///path/to/socket";
     let url = string(p, v, EXPECTED)?;
-    let scheme = url.split("://").next().unwrap_or_default();
-    if matches!(scheme, "rediss" | "valkeys") {
+    // Never repeat a password in the URL in an error message.
+    let shown_url = || shown(&Value::String(redacted_url(url)));
+    if url.contains("#insecure") {
         return Err(ConfigError::Invalid {
             parameter: p,
-            expected: format!(
-                "{EXPECTED} (TLS is not built in; use a local Redis or a unix socket)"
-            ),
-            got: shown(v),
+            expected: format!("{EXPECTED}; certificate checks cannot be turned off"),
+            got: shown_url(),
         });
     }
+    // A password in the URL still works, as it always has (refusing it
+    // would break a working node at upgrade), but config-get shows it: the
+    // docs point to 'redis-password-file'.
     match redis::IntoConnectionInfo::into_connection_info(url) {
         Ok(_) => Ok(url.to_owned()),
         Err(e) => Err(ConfigError::Invalid {
             parameter: p,
             expected: EXPECTED.into(),
-            got: format!("{} ({e})", shown(v)),
+            got: format!("{} ({e})", shown_url()),
         }),
     }
+}
+
+/// `url` with the password of its authority, if any, replaced by `***`.
+pub(crate) fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{}", &rest[end..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The text of a file holding a secret, refused unless it is a regular
+/// file that others (beyond its owner and group) cannot read or write:
+/// the permissions a Debian package gives `/etc/kea/kea-api-password`
+/// (root:_kea, 0640) pass.
+fn secret_file(p: &'static str, v: &Value) -> Result<String, ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = string(p, v, "the path of a file")?;
+    let refuse = |why: String| ConfigError::Invalid {
+        parameter: p,
+        expected: "a regular file Kea's user can read and others cannot".into(),
+        got: format!("{} ({why})", shown(v)),
+    };
+    let meta = std::fs::metadata(path).map_err(|e| refuse(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(refuse("not a regular file".into()));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o007 != 0 {
+        return Err(refuse(format!(
+            "mode {mode:04o} lets every user read or change it; \
+             chmod 0640 it and chown it to root:_kea"
+        )));
+    }
+    std::fs::read_to_string(path).map_err(|e| refuse(e.to_string()))
+}
+
+/// A PEM file holding at least one block of `kind` (`CERTIFICATE`, or any
+/// `... PRIVATE KEY`), for a `rediss://` URL only. Keys are secrets too.
+fn pem_file(
+    p: &'static str,
+    v: &Value,
+    kind: &str,
+    tls: bool,
+    secret: bool,
+) -> Result<Vec<u8>, ConfigError> {
+    if !tls {
+        return Err(invalid(
+            p,
+            "no TLS file unless 'redis-url' is rediss:// (or valkeys://)",
+            v,
+        ));
+    }
+    let text = if secret {
+        secret_file(p, v)?
+    } else {
+        let path = string(p, v, "the path of a PEM file")?;
+        std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+            parameter: p,
+            expected: "a readable PEM file".into(),
+            got: format!("{} ({e})", shown(v)),
+        })?
+    };
+    let has_block = text
+        .lines()
+        .any(|l| l.starts_with("-----BEGIN ") && l.ends_with(&format!("{kind}-----")));
+    if !has_block {
+        return Err(ConfigError::Invalid {
+            parameter: p,
+            expected: format!("a PEM file with a {kind} block"),
+            got: format!("{} (none found)", shown(v)),
+        });
+    }
+    Ok(text.into_bytes())
 }
 
 /// `http://host[:port][/path]`. Checked here rather than by the HTTP client
@@ -597,6 +745,52 @@ mod tests {
     }
 
     #[test]
+    fn secrets_and_tls_files_are_read_at_load_and_never_shown() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str, mode: u32| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            p.to_str().unwrap().to_owned()
+        };
+        let password = write("pw", "s3cret\n", 0o640);
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let ca = write("ca.pem", pem, 0o644);
+        let cert = write("c.pem", pem, 0o644);
+        let key = write(
+            "c.key",
+            "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n",
+            0o600,
+        );
+        let c = Config::from_json(&format!(
+            r#"{{"redis-url": "rediss://aae@h:6380", "redis-password-file": "{password}",
+                "redis-ca-file": "{ca}", "redis-client-cert": "{cert}", "redis-client-key": "{key}"}}"#
+        ))
+        .unwrap();
+        assert_eq!(c.redis_access.password.as_deref(), Some("s3cret"));
+        assert_eq!(c.redis_access.ca_pem.as_deref(), Some(pem.as_bytes()));
+        assert!(c.redis_access.client_pem.is_some());
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("s3cret") && !debug.contains("PRIVATE"),
+            "{debug}"
+        );
+
+        let shared_key = write("k2", "-----BEGIN EC PRIVATE KEY-----\n", 0o604);
+        let e = err(&format!(
+            r#"{{"redis-url": "rediss://h", "redis-client-cert": "{cert}", "redis-client-key": "{shared_key}"}}"#
+        ));
+        assert!(
+            e.contains("parameter 'redis-client-key'") && e.contains("chmod"),
+            "{e}"
+        );
+        let two_lines = write("pw2", "a\nb\n", 0o600);
+        let e = err(&format!(r#"{{"redis-password-file": "{two_lines}"}}"#));
+        assert!(e.contains("on one line"), "{e}");
+    }
+
+    #[test]
     fn every_parameter_is_read() {
         let c = Config::from_json(
             r#"{"redis-url": "redis+unix:///run/redis/redis.sock", "key-prefix": "k:",
@@ -701,7 +895,35 @@ mod tests {
                 r#"{"redis-url": "http://127.0.0.1"}"#,
                 "parameter 'redis-url': expected a Redis URL",
             ),
-            (r#"{"redis-url": "rediss://h"}"#, "TLS is not built in"),
+            (
+                r#"{"redis-url": "rediss://h/#insecure"}"#,
+                "certificate checks cannot be turned off",
+            ),
+            (
+                r#"{"redis-url": "redis://u:hunter2@h:99999"}"#,
+                "redis://u:***@h:99999",
+            ),
+            (
+                r#"{"redis-ca-file": "/etc/hostname"}"#,
+                "no TLS file unless 'redis-url' is rediss://",
+            ),
+            (
+                r#"{"redis-url": "rediss://h", "redis-ca-file": "/nonexistent/ca.pem"}"#,
+                "parameter 'redis-ca-file': expected a readable PEM file",
+            ),
+            (
+                r#"{"redis-url": "rediss://h", "redis-ca-file": "/etc/hostname"}"#,
+                "a PEM file with a CERTIFICATE block",
+            ),
+            (
+                r#"{"redis-url": "rediss://h", "redis-client-cert": "/etc/hostname"}"#,
+                "'redis-client-cert' and 'redis-client-key' together, or neither",
+            ),
+            (
+                r#"{"redis-password-file": "/etc/passwd"}"#,
+                "mode 0644 lets every user read or change it; chmod 0640",
+            ),
+            (r#"{"redis-password-file": "/etc"}"#, "not a regular file"),
             (
                 r#"{"redis-url": "127.0.0.1:6379"}"#,
                 "parameter 'redis-url'",

@@ -12,6 +12,7 @@ pub mod arpwatch;
 pub mod ha;
 pub mod kea;
 pub mod netns;
+pub mod pki;
 pub mod redis;
 
 use std::net::TcpListener;

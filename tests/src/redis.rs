@@ -11,11 +11,36 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::pki::Issued;
 use crate::{free_port, require_program, wait_for};
+
+/// What a server is started with beyond the defaults.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The text of an ACL file (`user NAME on >password ~pattern +command`
+    /// lines). The `default` user keeps every right unless a line changes
+    /// it, so the fixture's own helpers still work.
+    pub acl: Option<String>,
+    /// Also listen with TLS, on [`RedisServer::tls_port`].
+    pub tls: Option<Tls>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Tls {
+    /// The server's certificate and key.
+    pub server: Issued,
+    /// The CA client certificates must chain to.
+    pub ca: PathBuf,
+    /// `tls-auth-clients`: whether a client must present a certificate
+    /// (Redis's own default is yes).
+    pub client_certs: bool,
+}
 
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
+    tls_port: Option<u16>,
+    options: Options,
     dir: tempfile::TempDir,
     server: PathBuf,
     /// The root the server runs in, if not this machine's.
@@ -26,6 +51,11 @@ impl RedisServer {
     /// Starts a server with persistence off, on a fresh port, and waits until
     /// it answers PING.
     pub fn start() -> RedisServer {
+        RedisServer::start_with(Options::default())
+    }
+
+    /// [`RedisServer::start`], with an ACL file or a TLS port.
+    pub fn start_with(options: Options) -> RedisServer {
         let program = std::env::var("AAE_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let root = std::env::var_os("AAE_REDIS_ROOT")
             .filter(|r| !r.is_empty())
@@ -44,6 +74,8 @@ impl RedisServer {
             let mut r = RedisServer {
                 child: None,
                 port: free_port(),
+                tls_port: options.tls.as_ref().map(|_| free_port()),
+                options: options.clone(),
                 dir,
                 server: server.clone(),
                 root: root.clone(),
@@ -80,6 +112,28 @@ impl RedisServer {
             }
             None => Command::new(&self.server),
         };
+        // Files the server reads go in its own directory, which is inside
+        // its root when it has one.
+        if let Some(acl) = &self.options.acl {
+            let file = self.dir.path().join("users.acl");
+            std::fs::write(&file, acl).expect("write the ACL file");
+            cmd.arg("--aclfile").arg(self.seen(&file));
+        }
+        if let (Some(tls), Some(port)) = (&self.options.tls, self.tls_port) {
+            for (flag, from, name) in [
+                ("--tls-cert-file", &tls.server.cert, "server.pem"),
+                ("--tls-key-file", &tls.server.key, "server.key"),
+                ("--tls-ca-cert-file", &tls.ca, "ca.pem"),
+            ] {
+                let to = self.dir.path().join(name);
+                std::fs::copy(from, &to).expect("copy a TLS file for redis");
+                cmd.arg(flag).arg(self.seen(&to));
+            }
+            cmd.args(["--tls-port", &port.to_string()]).args([
+                "--tls-auth-clients",
+                if tls.client_certs { "yes" } else { "no" },
+            ]);
+        }
         let child = cmd
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
@@ -124,6 +178,30 @@ impl RedisServer {
     /// `redis://127.0.0.1:PORT`, the form aae and aai take.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The TLS port, when started with [`Options::tls`].
+    pub fn tls_port(&self) -> u16 {
+        self.tls_port
+            .expect("this redis-server was started without TLS")
+    }
+
+    /// Runs `redis-cli` as ACL user `user` and returns stdout and stderr
+    /// together: a refusal (`NOPERM ...`) is an answer, not a failure.
+    pub fn cli_as(&self, user: &str, password: &str, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["--user", user, "--pass", password, "--no-auth-warning"])
+            .args(args)
+            .output()
+            .expect("run redis-cli");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .trim()
+        .to_owned()
     }
 
     /// Stops the server (SIGKILL: an outage, not a shutdown) and waits until

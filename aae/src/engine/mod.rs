@@ -182,7 +182,7 @@ impl Exporter {
             let name = format!("aae-worker-{index}");
             let redis = redis_sink::RedisSink::new(&config, exporter.redis_watch.clone(), log)
                 .map_err(|source| EngineError::RedisUrl {
-                    url: config.redis_url.clone(),
+                    url: crate::config::redacted_url(&config.redis_url),
                     source,
                 })?;
             let arpwatch = match &config.arpwatch_url {

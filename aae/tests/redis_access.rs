@@ -1,0 +1,186 @@
+//! aae reaching a Redis that asks for more than an address: an ACL user
+//! whose password is in a file, and TLS with a CA and a client certificate,
+//! against a real `redis-server` started with the ACL that
+//! docs/operations.md gives (so the documented ACL is the tested one).
+
+mod common;
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::*;
+use dhcp_aae::config::Config;
+use dhcp_aae::engine::{Export, Exporter};
+use dhcp_aae::messages::{Log, Message};
+use lease_model::{Lease, LeaseEvent};
+use system_tests::pki::{Ca, Issued};
+use system_tests::redis::{Options, RedisServer, Tls};
+
+const AAE_PASSWORD: &str = "aae-test-Pw-1";
+const AAI_PASSWORD: &str = "aai-test-Pw-2";
+
+/// The ACL block of docs/operations.md, with the test's passwords.
+fn documented_acl() -> String {
+    let doc = include_str!("../../docs/operations.md");
+    let start = doc
+        .find("```acl\n")
+        .expect("docs/operations.md has an ```acl block")
+        + "```acl\n".len();
+    let len = doc[start..].find("```").expect("the acl block ends");
+    doc[start..start + len]
+        .replace("CHANGE-ME-AAE", AAE_PASSWORD)
+        .replace("CHANGE-ME-AAI", AAI_PASSWORD)
+}
+
+fn write_secret(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+fn tls_config(redis: &RedisServer, ca: &Path, client: &Issued, password_file: &str) -> Config {
+    config(
+        &format!("rediss://aae@127.0.0.1:{}", redis.tls_port()),
+        None,
+        &format!(
+            r#", "redis-password-file": "{password_file}", "redis-ca-file": "{}",
+               "redis-client-cert": "{}", "redis-client-key": "{}""#,
+            ca.display(),
+            client.cert.display(),
+            client.key.display()
+        ),
+    )
+}
+
+static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn remember(msg: Message, text: std::fmt::Arguments<'_>) {
+    LINES.lock().unwrap().push(format!("{} {text}", msg.id));
+}
+
+fn logged(id: &str) -> Vec<String> {
+    LINES
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with(id))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn over_tls_with_an_acl_user_aae_writes_only_what_its_acl_allows() {
+    let ca = Ca::new("redis test CA");
+    let redis = RedisServer::start_with(Options {
+        acl: Some(documented_acl()),
+        tls: Some(Tls {
+            server: ca.server("127.0.0.1"),
+            ca: ca.cert.clone(),
+            client_certs: true,
+        }),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let password = write_secret(dir.path(), "redis-password", &format!("{AAE_PASSWORD}\n"));
+    let client = ca.client("aae");
+    let exporter = Exporter::start(tls_config(&redis, &ca.cert, &client, &password)).unwrap();
+
+    let leases: Vec<Lease> = (0..20).map(|i| lease(i, 1, LeaseEvent::Select)).collect();
+    for l in &leases {
+        exporter.submit(Export {
+            lease: l.clone(),
+            notify_arpwatch: false,
+        });
+    }
+    exporter.submit(Export {
+        lease: lease(3, 1, LeaseEvent::Release),
+        notify_arpwatch: false,
+    });
+    let mut want: HashMap<u32, Option<Lease>> = (0..20)
+        .map(|i| (i, Some(leases[i as usize].clone())))
+        .collect();
+    want.insert(3, None);
+    wait_for_redis(&redis, &want);
+    // Its marker too (SET and EXPIRE outside the lease prefix, INFO).
+    assert_eq!(redis.keys("aae:marker:*").len(), 1);
+    exporter.stop(Duration::from_secs(2));
+
+    // What the two users may do, asked as them on the plain port.
+    let key = format!("{PREFIX}{}", ip(1));
+    let aae = |args: &[&str]| redis.cli_as("aae", AAE_PASSWORD, args);
+    let aai = |args: &[&str]| redis.cli_as("aai", AAI_PASSWORD, args);
+    for refused in [
+        aae(&["SET", "other:key", "x"]),
+        aae(&["GET", "other:key"]),
+        aae(&["FLUSHALL"]),
+        aae(&["CONFIG", "GET", "*"]),
+        aai(&["SET", &key, "x"]),
+        aai(&["DEL", &key]),
+        aai(&["GET", "other:key"]),
+        aai(&["KEYS", "*"]),
+    ] {
+        assert!(refused.contains("NOPERM"), "allowed: {refused}");
+    }
+    assert!(aai(&["GET", &key]).contains(&leases[1].hwaddr.to_string()));
+    assert_eq!(aai(&["PING"]), "PONG");
+    assert!(
+        redis
+            .cli_as("aae", "wrong", &["PING"])
+            .contains("WRONGPASS"),
+        "a wrong password is refused"
+    );
+}
+
+/// A Redis whose certificate the CA file does not vouch for, or a wrong
+/// password: an outage of the Redis sink, logged with the reason, and
+/// nothing written; never a failed load.
+#[test]
+fn a_redis_that_fails_tls_or_the_password_is_an_outage_with_the_reason() {
+    let ca = Ca::new("redis test CA");
+    let redis = RedisServer::start_with(Options {
+        acl: Some(documented_acl()),
+        tls: Some(Tls {
+            server: ca.server("127.0.0.1"),
+            ca: ca.cert.clone(),
+            client_certs: true,
+        }),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let client = ca.client("aae");
+    let other = Ca::new("another CA");
+    let good_password = write_secret(dir.path(), "good", AAE_PASSWORD);
+    let bad_password = write_secret(dir.path(), "bad", "not-the-password");
+    for (what, config, reason) in [
+        (
+            "a server certificate from another CA",
+            tls_config(&redis, &other.cert, &client, &good_password),
+            "certificate",
+        ),
+        (
+            "a wrong password",
+            tls_config(&redis, &ca.cert, &client, &bad_password),
+            "authentication failed",
+        ),
+    ] {
+        LINES.lock().unwrap().clear();
+        let exporter = Exporter::start_logging_to(config, Log::new(remember)).unwrap();
+        exporter.submit(Export {
+            lease: lease(1, 1, LeaseEvent::Select),
+            notify_arpwatch: false,
+        });
+        let line = system_tests::wait_for(&format!("AAE_REDIS_DOWN for {what}"), LONG, || {
+            logged("AAE_REDIS_DOWN").into_iter().next()
+        });
+        assert!(
+            line.to_lowercase().contains(&reason.to_lowercase()),
+            "{what}: {line}"
+        );
+        assert!(!line.contains(AAE_PASSWORD), "{line}");
+        eprintln!("{what}: {line}");
+        assert!(redis.keys(&format!("{PREFIX}*")).is_empty(), "{what}");
+        exporter.stop(Duration::from_secs(2));
+    }
+}
