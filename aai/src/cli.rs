@@ -86,7 +86,7 @@ pub fn main() -> ExitCode {
             eprintln!("aai: warning: {w}");
         }
         println!(
-            "{}: ok (listen {}, redis {}, key prefix {:?}, allow {})",
+            "{}: ok (listen {}, redis {}, key prefix {:?}, allow {}, {})",
             path.display(),
             settings
                 .listen
@@ -107,6 +107,7 @@ pub fn main() -> ExitCode {
                     .collect::<Vec<_>>()
                     .join(" ")
             },
+            crate::daemon::edge_summary(&settings),
         );
         return ExitCode::SUCCESS;
     }
