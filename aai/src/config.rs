@@ -588,6 +588,31 @@ mod tests {
     }
 
     #[test]
+    fn tls_and_credentials_keys_come_in_whole_sets() {
+        for (text, want) in [
+            ("tls-cert = \"/x.crt\"", "`tls-key`: is missing"),
+            ("tls-key = \"/x.key\"", "`tls-cert`: is missing"),
+            ("tls-client-ca = \"/ca.pem\"", "`tls-client-ca`: needs TLS"),
+            ("tls-cert = \"\"\ntls-key = \"/k\"", "`tls-cert`: is empty"),
+            (
+                "credentials-file = \"${HOME}/c\"",
+                "only ${CREDENTIALS_DIRECTORY} at the start",
+            ),
+            (
+                "tls-cert = \"/nonexistent/aai.crt\"\ntls-key = \"/nonexistent/aai.key\"",
+                "`tls-cert`: /nonexistent/aai.crt: cannot read it",
+            ),
+            (
+                "credentials-file = \"/nonexistent/credentials\"",
+                "`credentials-file`: /nonexistent/credentials: cannot read it",
+            ),
+        ] {
+            let e = from(text).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
+
+    #[test]
     fn missing_default_file_is_fine_missing_explicit_is_not() {
         let p = Path::new("/nonexistent/aai.toml");
         assert!(read_file(p, false).is_ok());

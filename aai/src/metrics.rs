@@ -310,6 +310,8 @@ mod tests {
         m.fault(-32601);
         m.fault(12345);
         m.refusal(Refusal::TooLarge);
+        m.refusal(Refusal::Unauthorized);
+        m.refusal(Refusal::TlsHandshake);
         m.redis(Duration::from_micros(80), true);
         m.redis(Duration::from_secs(3), false);
         m.request(Duration::from_micros(300));
@@ -323,6 +325,9 @@ mod tests {
             "aai_faults_total{code=\"-32601\"} 1",
             "aai_faults_total{code=\"other\"} 1",
             "aai_http_refused_total{reason=\"too_large\",status=\"413\"} 1",
+            "aai_http_refused_total{reason=\"unauthorized\",status=\"401\"} 1",
+            "aai_http_refused_total{reason=\"tls_handshake\",status=\"none\"} 1",
+            "aai_http_refused_total{reason=\"not_tls\",status=\"400\"} 0",
             "aai_redis_request_duration_seconds_bucket{le=\"0.0001\"} 1",
             "aai_redis_request_duration_seconds_bucket{le=\"1\"} 1",
             "aai_redis_request_duration_seconds_bucket{le=\"+Inf\"} 2",
