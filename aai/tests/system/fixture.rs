@@ -346,7 +346,7 @@ pub fn require(cmd: &str, args: &[&str], what: &str) {
         .is_ok_and(|s| s.success());
     assert!(
         ok,
-        "{what} is missing: run `bash ci/setup` as root (Debian packages python3, librpc-xml-perl)"
+        "{what} is missing: run `bash ci/setup` as root (Debian packages python3, librpc-xml-perl, liblwp-protocol-https-perl)"
     );
 }
 
