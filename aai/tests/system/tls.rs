@@ -402,6 +402,19 @@ fn check_config_names_the_bad_tls_or_credentials_file() {
     let (code, out, err) = check(format!("tls-cert = \"{c}\"\ntls-key = \"{k}\"\n"));
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains(&format!("tls cert {c}")), "{out}");
+    // `aai query` cannot speak TLS yet, and says so rather than failing
+    // with a confusing HTTP 400.
+    let q = Command::new(BIN)
+        .arg("--config")
+        .arg(dir.path().join("aai.toml"))
+        .args(["query", "192.0.2.10"])
+        .output()
+        .unwrap();
+    assert_eq!(q.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&q.stderr).contains("cannot ask over TLS yet"),
+        "{q:?}"
+    );
     for (text, want) in [
         (
             format!("tls-cert = \"{}\"\ntls-key = \"{k}\"\n", garbage.display()),
