@@ -266,7 +266,9 @@ impl Conn {
                 return None;
             }
             Err(_) => {
-                log::info!(
+                // A silent connection (a TCP check, a client that connected
+                // early) is routine, as it is on a plain listener: debug.
+                log::debug!(
                     "TLS handshake with {peer} not started within {ms} ms (header-timeout-ms)"
                 );
                 metrics.refusal(Refusal::TlsTimeout);
