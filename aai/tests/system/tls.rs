@@ -228,7 +228,7 @@ fn hostile_tls_clients_are_refused_and_the_next_is_served() {
             // Mid-trickle, a good client is not held up.
             let t = Instant::now();
             served(&aai, &good, None);
-            assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+            assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
         }
         if slow.write_all(&hello[i % hello.len()..][..1]).is_err() {
             break true;
