@@ -8,6 +8,10 @@ local delay_ms = tonumber(os.getenv("AAI_BENCH_DELAY_MS") or "0")
 local path = os.getenv("AAI_BENCH_PATH") or "/RPC2"
 
 local headers = { ["Content-Type"] = "text/xml" }
+-- AAI_BENCH_CLOSE=1: one request per connection (the cost of a new one).
+if os.getenv("AAI_BENCH_CLOSE") == "1" then
+  headers["Connection"] = "close"
+end
 
 function setup(thread)
   thread:set("id", math.random(1, 1000000))

@@ -67,6 +67,14 @@ pub fn main() -> ExitCode {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
 
     if let Some(Command::Query { ip, server, lease }) = cli.command {
+        let tls = matches!(&loaded, Ok(s) if s.tls.is_some());
+        if server.as_deref().map_or(tls, |s| s.starts_with("https:")) {
+            eprintln!(
+                "aai query: cannot ask over TLS yet (its XML-RPC client speaks plain HTTP only); \
+                 ask with Python's xmlrpc.client instead, see docs/operations.md"
+            );
+            return ExitCode::from(2);
+        }
         let server = server.unwrap_or_else(|| match &loaded {
             Ok(s) => crate::query::default_server(&s.listen),
             Err(_) => format!("http://{}/RPC2", config::DEFAULT_LISTEN),
@@ -86,7 +94,7 @@ pub fn main() -> ExitCode {
             eprintln!("aai: warning: {w}");
         }
         println!(
-            "{}: ok (listen {}, redis {}, key prefix {:?}, allow {})",
+            "{}: ok (listen {}, redis {}, key prefix {:?}, allow {}, {})",
             path.display(),
             settings
                 .listen
@@ -107,6 +115,7 @@ pub fn main() -> ExitCode {
                     .collect::<Vec<_>>()
                     .join(" ")
             },
+            crate::daemon::edge_summary(&settings),
         );
         return ExitCode::SUCCESS;
     }

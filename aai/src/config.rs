@@ -11,6 +11,8 @@ use lease_model::{DEFAULT_GRACE_SECS, RedisSchema};
 use serde::Deserialize;
 
 use crate::http::allow::{AllowList, Cidr};
+use crate::http::auth::{Credentials, CredentialsFile};
+use crate::tls::{Tls, TlsFiles};
 
 /// Where the daemon looks for its file when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/aai/aai.toml";
@@ -37,6 +39,10 @@ pub struct FileConfig {
     pub body_timeout_ms: Option<u64>,
     pub shutdown_timeout_ms: Option<u64>,
     pub log_level: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub tls_client_ca: Option<String>,
+    pub credentials_file: Option<String>,
 }
 
 /// A list key written as one string (`listen = "127.0.0.1:8736"`) or a
@@ -101,6 +107,10 @@ pub struct Settings {
     pub body_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub log_level: log::LevelFilter,
+    /// Every listener speaks TLS when set.
+    pub tls: Option<Tls>,
+    /// HTTP basic credentials every request must carry, when set.
+    pub credentials: Option<CredentialsFile>,
     /// Legal but probably unintended settings, to log once logging is set up.
     pub warnings: Vec<String>,
 }
@@ -120,6 +130,8 @@ impl Default for Settings {
             body_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(5),
             log_level: log::LevelFilter::Info,
+            tls: None,
+            credentials: None,
             warnings: Vec::new(),
         }
     }
@@ -330,7 +342,99 @@ pub fn resolve(file: FileConfig, flags: &Overrides, origin: &str) -> Result<Sett
             )
         })?;
     }
+
+    let path = |key: &'static str, v: Option<String>| {
+        v.map(|v| expand_path(&v).map_err(|m| bad(key, origin, m)))
+            .transpose()
+    };
+    let cert = path("tls-cert", file.tls_cert)?;
+    let key = path("tls-key", file.tls_key)?;
+    let client_ca = path("tls-client-ca", file.tls_client_ca)?;
+    match (cert, key) {
+        (Some(cert), Some(key)) => {
+            let files = TlsFiles {
+                cert,
+                key,
+                client_ca,
+            };
+            let config = files
+                .load()
+                .map_err(|e| bad(e.key, origin, e.to_string()))?;
+            if let Ok(m) = std::fs::metadata(&files.key)
+                && std::os::unix::fs::MetadataExt::mode(&m) & 0o004 != 0
+            {
+                s.warnings.push(format!(
+                    "{origin}: `tls-key` {} is readable by every user: chmod 0600 it, or 0640 with a group only aai is in",
+                    files.key.display()
+                ));
+            }
+            s.tls = Some(Tls { files, config });
+        }
+        (None, None) if client_ca.is_some() => {
+            return Err(bad(
+                "tls-client-ca",
+                origin,
+                "needs TLS: set tls-cert and tls-key too".into(),
+            ));
+        }
+        (None, None) => {}
+        (Some(_), None) => {
+            return Err(bad(
+                "tls-key",
+                origin,
+                "is missing: tls-cert needs the private key that goes with it".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(bad(
+                "tls-cert",
+                origin,
+                "is missing: tls-key needs the certificate that goes with it".into(),
+            ));
+        }
+    }
+    if let Some(p) = path("credentials-file", file.credentials_file)? {
+        let loaded = Credentials::load(&p)
+            .map_err(|m| bad("credentials-file", origin, format!("{}: {m}", p.display())))?;
+        if s.tls.is_none() {
+            s.warnings.push(format!(
+                "{origin}: `credentials-file` without tls-cert: passwords cross the network in clear text"
+            ));
+        }
+        s.credentials = Some(CredentialsFile {
+            path: p,
+            loaded: std::sync::Arc::new(loaded),
+        });
+    }
     Ok(s)
+}
+
+/// The placeholder a file path may start with: systemd's directory of the
+/// credentials passed with `LoadCredential=` (the config file itself
+/// arrives that way, so it cannot use the environment otherwise).
+pub const CREDENTIALS_DIRECTORY: &str = "${CREDENTIALS_DIRECTORY}";
+
+/// A path key's value, with a leading `${CREDENTIALS_DIRECTORY}` replaced
+/// by that environment variable.
+fn expand_path(v: &str) -> Result<PathBuf, String> {
+    if v.is_empty() {
+        return Err("is empty: give a file path".into());
+    }
+    let Some(rest) = v.strip_prefix(CREDENTIALS_DIRECTORY) else {
+        if v.contains("${") {
+            return Err(format!(
+                "{v:?}: only {CREDENTIALS_DIRECTORY} at the start of a path is expanded"
+            ));
+        }
+        return Ok(PathBuf::from(v));
+    };
+    match std::env::var_os("CREDENTIALS_DIRECTORY") {
+        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir).join(rest.trim_start_matches('/'))),
+        _ => Err(format!(
+            "{v:?}: CREDENTIALS_DIRECTORY is not set: aai was not started by systemd with LoadCredential=; \
+             give the file's own path, or start aai through its unit"
+        )),
+    }
 }
 
 /// `url` with any password replaced by `***`, for logs and messages
@@ -481,6 +585,31 @@ mod tests {
         let e = from("redis-url = \"http://:secret@x\"").unwrap_err();
         assert!(!e.contains("secret"), "{e}");
         assert!(from("allow = []").unwrap().warnings[0].contains("allow"));
+    }
+
+    #[test]
+    fn tls_and_credentials_keys_come_in_whole_sets() {
+        for (text, want) in [
+            ("tls-cert = \"/x.crt\"", "`tls-key`: is missing"),
+            ("tls-key = \"/x.key\"", "`tls-cert`: is missing"),
+            ("tls-client-ca = \"/ca.pem\"", "`tls-client-ca`: needs TLS"),
+            ("tls-cert = \"\"\ntls-key = \"/k\"", "`tls-cert`: is empty"),
+            (
+                "credentials-file = \"${HOME}/c\"",
+                "only ${CREDENTIALS_DIRECTORY} at the start",
+            ),
+            (
+                "tls-cert = \"/nonexistent/aai.crt\"\ntls-key = \"/nonexistent/aai.key\"",
+                "`tls-cert`: /nonexistent/aai.crt: cannot read it",
+            ),
+            (
+                "credentials-file = \"/nonexistent/credentials\"",
+                "`credentials-file`: /nonexistent/credentials: cannot read it",
+            ),
+        ] {
+            let e = from(text).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::config::Settings;
 use crate::http::App;
 use crate::http::server::{self, ConnLimits};
 use crate::metrics::Metrics;
+use crate::reload::Reloadable;
 use crate::rpc::Rpc;
 use crate::store::Store;
 use crate::systemd;
@@ -119,8 +120,9 @@ async fn serve(
     };
 
     log::info!(
-        "serving XML-RPC on {} (redis {}, key prefix {:?})",
+        "serving XML-RPC on {} ({}; redis {}, key prefix {:?})",
         addrs.join(", "),
+        edge_summary(&settings),
         crate::config::redacted_url(&settings.redis_url),
         settings.schema.prefix()
     );
@@ -138,14 +140,16 @@ async fn serve(
             }
         });
     }
+    let edge = Reloadable::new(settings.tls.as_ref(), settings.credentials.as_ref());
     let mut hup = signal(SignalKind::hangup()).map_err(|e| StartError::Signal("SIGHUP", e))?;
+    let reload = edge.clone();
     tokio::spawn(async move {
-        // The default action of SIGHUP would kill aai; the configuration is
-        // read once, at start, so say how to apply a change instead.
+        // The default action of SIGHUP would kill aai. It re-reads the TLS
+        // and credentials files (off the runtime's threads: file I/O and
+        // key parsing); the rest of the configuration is read only at start.
         while hup.recv().await.is_some() {
-            log::info!(
-                "SIGHUP ignored: aai reads its configuration only at start; restart it to apply changes"
-            );
+            let r = reload.clone();
+            let _ = tokio::task::spawn_blocking(move || r.reload()).await;
         }
     });
     let limits = ConnLimits {
@@ -153,7 +157,15 @@ async fn serve(
         header_timeout: settings.header_timeout,
         shutdown_timeout: settings.shutdown_timeout,
     };
-    let drained = server::serve(listeners, app, settings.allow.clone(), limits, shutdown).await;
+    let drained = server::serve(
+        listeners,
+        app,
+        settings.allow.clone(),
+        edge,
+        limits,
+        shutdown,
+    )
+    .await;
     if drained {
         log::info!("stopped");
     } else {
@@ -163,4 +175,20 @@ async fn serve(
         );
     }
     Ok(())
+}
+
+/// How clients are let in, for the start line and `--check-config`.
+pub fn edge_summary(settings: &Settings) -> String {
+    let mut s = match &settings.tls {
+        Some(t) => t.files.describe(),
+        None => "plain HTTP".to_owned(),
+    };
+    if let Some(c) = &settings.credentials {
+        s.push_str(&format!(
+            ", basic credentials of {} users from {}",
+            c.loaded.len(),
+            c.path.display()
+        ));
+    }
+    s
 }

@@ -8,7 +8,8 @@
 //! [`daemon`] wires the parts; [`http`] is the HTTP side (connections,
 //! limits, warp routes); [`rpc`] answers the methods; [`store`] reads Redis;
 //! [`metrics`], [`logging`] and [`systemd`] are the operational surface;
-//! [`query`] is the operator's client.
+//! [`query`] is the operator's client; [`tls`] and [`reload`] are the TLS
+//! files and what SIGHUP re-reads.
 //!
 //! Invariants: every request is answered within the header, body and Redis
 //! bounds; a bad request never affects the next one; nothing on the request
@@ -21,6 +22,8 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod query;
+pub mod reload;
 pub mod rpc;
 pub mod store;
 pub mod systemd;
+pub mod tls;

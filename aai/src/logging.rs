@@ -15,14 +15,40 @@ pub fn init(level: LevelFilter) {
     if crate::systemd::stderr_is_journal()
         && std::path::Path::new("/run/systemd/journal/socket").exists()
         && let Ok(j) = systemd_journal_logger::JournalLog::new()
-        && j.install().is_ok()
+        && log::set_boxed_logger(Box::new(Quiet(j))).is_ok()
     {
         return;
     }
-    let _ = log::set_logger(&STDERR);
+    let _ = log::set_logger(&STDERR_QUIET);
 }
 
-static STDERR: Stderr = Stderr;
+/// rustls logs every handshake's details at debug ("decided upon suite
+/// ..."); aai logs the outcome itself, so those lines show only at trace.
+struct Quiet<L>(L);
+
+fn chatty(m: &Metadata) -> bool {
+    m.level() > log::Level::Info
+        && log::max_level() < LevelFilter::Trace
+        && (m.target().starts_with("rustls") || m.target().starts_with("tokio_rustls"))
+}
+
+impl<L: Log> Log for Quiet<L> {
+    fn enabled(&self, m: &Metadata) -> bool {
+        !chatty(m) && self.0.enabled(m)
+    }
+
+    fn log(&self, r: &Record) {
+        if !chatty(r.metadata()) {
+            self.0.log(r);
+        }
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
+}
+
+static STDERR_QUIET: Quiet<Stderr> = Quiet(Stderr);
 
 /// One line per record: `aai[LEVEL] target: message`. No timestamp: under
 /// a supervisor or a terminal the reader adds its own.

@@ -55,13 +55,26 @@ pub enum Refusal {
     BodyTimeout,
     MethodNotAllowed,
     NotFound,
+    /// No or wrong basic credentials (`credentials-file`).
+    Unauthorized,
+    /// The TLS handshake failed (a bad or missing client certificate, a
+    /// protocol error, the client left); the connection is closed.
+    TlsHandshake,
+    /// The TLS handshake did not finish within `header-timeout-ms`.
+    TlsTimeout,
+    /// Plain HTTP sent to a TLS listener; answered 400 in plain HTTP.
+    NotTls,
 }
-const REFUSALS: [(&str, &str); 5] = [
+const REFUSALS: [(&str, &str); 9] = [
     ("forbidden", "403"),
     ("too_large", "413"),
     ("body_timeout", "408"),
     ("method_not_allowed", "405"),
     ("not_found", "404"),
+    ("unauthorized", "401"),
+    ("tls_handshake", "none"),
+    ("tls_timeout", "none"),
+    ("not_tls", "400"),
 ];
 
 /// Upper bounds of the latency buckets, in microseconds: from a loopback
@@ -110,7 +123,7 @@ impl Histogram {
 pub struct Metrics {
     calls: [[AtomicU64; 3]; 7],
     faults: [AtomicU64; 7],
-    refusals: [AtomicU64; 5],
+    refusals: [AtomicU64; REFUSALS.len()],
     redis: Histogram,
     requests: Histogram,
     redis_errors: AtomicU64,
@@ -215,7 +228,7 @@ impl Metrics {
         }
         writeln!(
             o,
-            "# HELP aai_http_refused_total HTTP requests refused before XML-RPC processing, by reason."
+            "# HELP aai_http_refused_total HTTP requests (and TLS handshakes, status \"none\") refused before XML-RPC processing, by reason."
         )?;
         writeln!(o, "# TYPE aai_http_refused_total counter")?;
         for ((reason, status), c) in REFUSALS.iter().zip(&self.refusals) {
@@ -297,6 +310,8 @@ mod tests {
         m.fault(-32601);
         m.fault(12345);
         m.refusal(Refusal::TooLarge);
+        m.refusal(Refusal::Unauthorized);
+        m.refusal(Refusal::TlsHandshake);
         m.redis(Duration::from_micros(80), true);
         m.redis(Duration::from_secs(3), false);
         m.request(Duration::from_micros(300));
@@ -310,6 +325,9 @@ mod tests {
             "aai_faults_total{code=\"-32601\"} 1",
             "aai_faults_total{code=\"other\"} 1",
             "aai_http_refused_total{reason=\"too_large\",status=\"413\"} 1",
+            "aai_http_refused_total{reason=\"unauthorized\",status=\"401\"} 1",
+            "aai_http_refused_total{reason=\"tls_handshake\",status=\"none\"} 1",
+            "aai_http_refused_total{reason=\"not_tls\",status=\"400\"} 0",
             "aai_redis_request_duration_seconds_bucket{le=\"0.0001\"} 1",
             "aai_redis_request_duration_seconds_bucket{le=\"1\"} 1",
             "aai_redis_request_duration_seconds_bucket{le=\"+Inf\"} 2",

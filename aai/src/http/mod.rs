@@ -1,8 +1,9 @@
 //! The HTTP side of aai: the connection loop with its limits ([`server`]),
-//! the warp routes ([`routes`]), bounded body reading ([`body`]) and the
-//! client allow-list ([`allow`]).
+//! the warp routes ([`routes`]), bounded body reading ([`body`]), the
+//! client allow-list ([`allow`]) and basic credentials ([`auth`]).
 
 pub mod allow;
+pub mod auth;
 pub mod body;
 pub mod routes;
 pub mod server;

@@ -1,6 +1,11 @@
 //! The connection loop: accepts on every listener, enforces the connection
-//! cap and the allow-list, serves HTTP/1.1 with a header read timeout, and
-//! drains on shutdown.
+//! cap and the allow-list, does the TLS handshake (when configured) within
+//! the header timeout, serves HTTP/1.1 with a header read timeout, checks
+//! basic credentials (when configured), and drains on shutdown.
+//!
+//! The order per connection: allow list (peer address, before the TLS
+//! handshake: a refused client costs no crypto), TLS handshake, request
+//! headers, credentials (from the headers, before a body byte), routes.
 //!
 //! warp's own `serve` would do most of this, but it offers no header
 //! timeout, no connection cap and one listener only; the routes stay warp
@@ -15,15 +20,19 @@ use futures_util::future::Either;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use rustls::ServerConfig;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tower_service::Service;
-use warp::http::{Request, StatusCode};
+use warp::http::{Request, StatusCode, header};
 
 use super::App;
 use super::allow::AllowList;
+use super::auth::Credentials;
 use super::routes::{self, close, text};
 use crate::metrics::Refusal;
+use crate::reload::{Reloadable, Swap};
 
 /// Limits that apply per connection.
 #[derive(Clone, Debug)]
@@ -41,6 +50,7 @@ pub async fn serve(
     listeners: Vec<TcpListener>,
     app: Arc<App>,
     allow: AllowList,
+    edge: Reloadable,
     limits: ConnLimits,
     shutdown: impl Future<Output = ()>,
 ) -> bool {
@@ -60,6 +70,8 @@ pub async fn serve(
             refused: refused.clone(),
             stop: stop_rx.clone(),
             allow: allow.clone(),
+            tls: edge.tls.as_ref().map(|(_, s)| s.clone()),
+            credentials: edge.credentials.as_ref().map(|(_, s)| s.clone()),
             app: app.clone(),
             limits: limits.clone(),
         };
@@ -88,6 +100,8 @@ struct Accept {
     refused: Arc<Semaphore>,
     stop: watch::Receiver<bool>,
     allow: Arc<AllowList>,
+    tls: Option<Arc<Swap<ServerConfig>>>,
+    credentials: Option<Arc<Swap<Credentials>>>,
     app: Arc<App>,
     limits: ConnLimits,
 }
@@ -124,6 +138,13 @@ impl Accept {
             };
             let _ = stream.set_nodelay(true);
             let allowed = self.allow.permits(peer.ip());
+            if !allowed && self.tls.is_some() {
+                // No 403 without a handshake, and no handshake for a client
+                // that may not talk to aai at all: closed unanswered.
+                log::debug!("refusing {peer}: not in the allow list (closed before TLS)");
+                self.app.metrics.refusal(Refusal::Forbidden);
+                continue;
+            }
             // A refused client gets its 403 from a small pool of its own, so
             // clients outside the allow list can never take the slots of
             // those inside it; beyond that pool they are just disconnected.
@@ -145,16 +166,29 @@ impl Accept {
             if !allowed {
                 log::debug!("refusing {peer}: not in the allow list");
             }
-            let conn = Conn {
+            let mut conn = Conn {
                 peer,
                 allowed,
+                credentials: self.credentials.clone(),
                 app: self.app.clone(),
                 stop: self.stop.clone(),
                 header_timeout: self.limits.header_timeout,
             };
             let svc = svc.clone();
+            // The configuration in force now: a SIGHUP from here on applies
+            // to the next connection, not this one.
+            let tls = self.tls.as_ref().map(|t| t.get());
+            let app = self.app.clone();
             tokio::spawn(async move {
-                conn.serve(stream, svc).await;
+                let _open = app.metrics.connection();
+                match tls {
+                    None => conn.serve(stream, svc).await,
+                    Some(config) => {
+                        if let Some(tls) = conn.handshake(stream, config).await {
+                            conn.serve(tls, svc).await;
+                        }
+                    }
+                }
                 drop(permit);
             });
         }
@@ -182,14 +216,93 @@ async fn accept_failed(e: std::io::Error, local: Option<SocketAddr>) {
 struct Conn {
     peer: SocketAddr,
     allowed: bool,
+    credentials: Option<Arc<Swap<Credentials>>>,
     app: Arc<App>,
     stop: watch::Receiver<bool>,
     header_timeout: Duration,
 }
 
+/// The first byte of every TLS connection: a handshake record.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
 impl Conn {
-    async fn serve<S>(mut self, stream: tokio::net::TcpStream, svc: S)
+    /// The TLS handshake, bounded by the header timeout (so a client that
+    /// trickles its ClientHello holds its slot no longer than one that
+    /// trickles headers). None when it failed; the reason is logged and
+    /// counted.
+    async fn handshake(
+        &mut self,
+        stream: TcpStream,
+        config: Arc<ServerConfig>,
+    ) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+        let peer = self.peer;
+        let deadline = tokio::time::Instant::now() + self.header_timeout;
+        let ms = self.header_timeout.as_millis();
+        let metrics = &self.app.metrics;
+        let mut first = [0u8; 1];
+        let peeked = tokio::select! {
+            r = tokio::time::timeout_at(deadline, stream.peek(&mut first)) => r,
+            _ = self.stop.changed() => return None,
+        };
+        match peeked {
+            Ok(Ok(1..)) if first[0] == TLS_HANDSHAKE_RECORD => {}
+            Ok(Ok(1..)) => {
+                if first[0].is_ascii_uppercase() {
+                    log::info!(
+                        "refusing {peer}: plain HTTP (not TLS) on a TLS listener; use https://"
+                    );
+                } else {
+                    log::info!(
+                        "refusing {peer}: not TLS (first byte {:#04x}) on a TLS listener",
+                        first[0]
+                    );
+                }
+                metrics.refusal(Refusal::NotTls);
+                let _ = tokio::time::timeout_at(deadline, not_tls(stream)).await;
+                return None;
+            }
+            Ok(Ok(_)) | Ok(Err(_)) => {
+                log::debug!("connection from {peer} closed before the TLS handshake");
+                return None;
+            }
+            Err(_) => {
+                // A silent connection (a TCP check, a client that connected
+                // early) is routine, as it is on a plain listener: debug.
+                log::debug!(
+                    "TLS handshake with {peer} not started within {ms} ms (header-timeout-ms)"
+                );
+                metrics.refusal(Refusal::TlsTimeout);
+                return None;
+            }
+        }
+        let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
+        let done = tokio::select! {
+            r = tokio::time::timeout_at(deadline, accept) => r,
+            _ = self.stop.changed() => return None,
+        };
+        match done {
+            Ok(Ok(tls)) => Some(tls),
+            Ok(Err(e)) => {
+                log::info!(
+                    "TLS handshake with {peer} failed: {}",
+                    crate::tls::handshake_error(&e)
+                );
+                metrics.refusal(Refusal::TlsHandshake);
+                None
+            }
+            Err(_) => {
+                log::info!(
+                    "TLS handshake with {peer} not finished within {ms} ms (header-timeout-ms)"
+                );
+                metrics.refusal(Refusal::TlsTimeout);
+                None
+            }
+        }
+    }
+
+    async fn serve<I, S>(mut self, stream: I, svc: S)
     where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         S: Service<
                 Request<Incoming>,
                 Response = warp::reply::Response,
@@ -199,21 +312,30 @@ impl Conn {
             + 'static,
         S::Future: Send + 'static,
     {
-        let _open = self.app.metrics.connection();
         let allowed = self.allowed;
         let app = self.app.clone();
+        let credentials = self.credentials.clone();
+        let peer = self.peer;
         let handler = hyper::service::service_fn(move |req: Request<Incoming>| {
-            if allowed {
-                Either::Left(svc.clone().call(req))
-            } else {
-                // Answered from the headers alone; the body is never read.
+            // Both refusals are answered from the headers alone; the body
+            // is never read.
+            if !allowed {
                 app.metrics.refusal(Refusal::Forbidden);
                 let r = close(text(
                     StatusCode::FORBIDDEN,
                     "forbidden: this address is not in aai's allow list\n",
                 ));
-                Either::Right(std::future::ready(Ok(r)))
+                return Either::Right(std::future::ready(Ok(r)));
             }
+            if let Some(c) = &credentials {
+                let sent = req.headers().get(header::AUTHORIZATION);
+                if let Err(why) = c.get().check(sent.map(|v| v.as_bytes())) {
+                    app.metrics.refusal(Refusal::Unauthorized);
+                    log::info!("refusing {peer} with 401: {why}");
+                    return Either::Right(std::future::ready(Ok(unauthorized())));
+                }
+            }
+            Either::Left(svc.clone().call(req))
         });
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
@@ -234,4 +356,34 @@ impl Conn {
             log::debug!("connection from {} ended: {e}", self.peer);
         }
     }
+}
+
+fn unauthorized() -> warp::reply::Response {
+    let mut r = close(text(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized: aai needs a user and password (HTTP basic)\n",
+    ));
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Basic realm=\"aai\""),
+    );
+    r
+}
+
+/// Answers a plain-HTTP client on a TLS listener in its own language, so
+/// the mistake is visible at the client (`http://` for `https://`).
+async fn not_tls(mut stream: TcpStream) {
+    let body = "this aai speaks TLS: use https://\n";
+    let resp = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.write_all(resp.as_bytes()).await.is_err() {
+        return;
+    }
+    let _ = stream.shutdown().await;
+    // Read what the client sent, so closing does not turn into a reset that
+    // discards the answer before the client reads it; the caller bounds this.
+    let mut sink = [0u8; 4096];
+    while matches!(stream.read(&mut sink).await, Ok(1..)) {}
 }

@@ -259,7 +259,7 @@ pub fn read_response(s: &mut TcpStream) -> HttpResponse {
 
 /// Reads exactly one response (by its Content-Length) from a kept-alive
 /// connection.
-pub fn read_one_response(s: &mut TcpStream) -> HttpResponse {
+pub fn read_one_response(s: &mut impl Read) -> HttpResponse {
     let mut raw = Vec::new();
     let mut buf = [0; 4096];
     loop {
@@ -346,7 +346,7 @@ pub fn require(cmd: &str, args: &[&str], what: &str) {
         .is_ok_and(|s| s.success());
     assert!(
         ok,
-        "{what} is missing: run `bash ci/setup` as root (Debian packages python3, librpc-xml-perl)"
+        "{what} is missing: run `bash ci/setup` as root (Debian packages python3, librpc-xml-perl, liblwp-protocol-https-perl)"
     );
 }
 

@@ -1,9 +1,11 @@
 //! System tests of the aai binary: a real redis-server, aai as a process,
 //! and independent clients (Python's xmlrpc.client, Perl's RPC::XML, raw
-//! HTTP for what no polite client sends).
+//! HTTP for what no polite client sends), over plain HTTP and TLS.
 
 mod clients;
 mod fixture;
 mod hostile;
 mod lifecycle;
 mod outage;
+mod pki;
+mod tls;
