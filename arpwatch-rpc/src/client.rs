@@ -100,7 +100,7 @@ pub enum ClientError {
     TlsSetup {
         endpoint: String,
         #[source]
-        source: SetupError,
+        source: Box<SetupError>,
     },
     /// The TCP connection failed (refused, unreachable, name not resolved).
     #[error("cannot connect to {endpoint}: {cause}; is ARPwatch listening there?")]
@@ -281,7 +281,7 @@ impl Client {
             (None, true) => TlsConfig::system()
                 .map_err(|source| ClientError::TlsSetup {
                     endpoint: endpoint.clone(),
-                    source,
+                    source: Box::new(source),
                 })?
                 .rustls(),
             (None, false) => TlsConfig::unused(),
