@@ -44,7 +44,8 @@ impl ArpwatchSink {
         Arc::new(Mutex::new(RateLimit::new(FAULT_LOG_EVERY)))
     }
 
-    /// Checks the URL only; nothing is connected until the first send.
+    /// Checks the URL only; nothing is connected until the first send. The
+    /// TLS files and credentials were read with the parameters.
     pub fn new(
         url: &str,
         config: &Config,
@@ -54,6 +55,8 @@ impl ArpwatchSink {
         let client_config = ClientConfig {
             connect_timeout: config.arpwatch_timeout,
             request_timeout: config.arpwatch_timeout,
+            tls: config.arpwatch_tls.clone(),
+            credentials: config.arpwatch_credentials.clone(),
             ..ClientConfig::default()
         };
         Ok(ArpwatchSink {
