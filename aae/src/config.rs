@@ -10,6 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use arpwatch_rpc::client::{Credentials, SetupError, TlsConfig};
 use serde_json::{Map, Value};
 
 /// Default `redis-url`: the local Redis the lookup daemon (aai) also reads.
@@ -34,7 +35,7 @@ const GRACE_SECS: (u64, u64) = (0, 7 * 24 * 3600);
 const ARPWATCH_TIMEOUT_MS: (u64, u64) = (1, 600_000);
 
 /// Every parameter the hook accepts, for the "unknown parameter" message.
-pub const PARAMETERS: [&str; 15] = [
+pub const PARAMETERS: [&str; 19] = [
     "redis-url",
     "redis-password-file",
     "redis-ca-file",
@@ -47,6 +48,10 @@ pub const PARAMETERS: [&str; 15] = [
     "arpwatch-multicall",
     "arpwatch-spool",
     "arpwatch-partner-updates",
+    "arpwatch-ca-file",
+    "arpwatch-client-cert",
+    "arpwatch-client-key",
+    "arpwatch-credentials-file",
     "workers",
     "queue-capacity",
     "node-name",
@@ -64,7 +69,8 @@ pub struct Config {
     pub key_prefix: String,
     /// Added to every lease's remaining lifetime to form the key's TTL.
     pub grace_period: Duration,
-    /// ARPwatch's XML-RPC endpoint (`http://` only); `None`: Redis only.
+    /// ARPwatch's XML-RPC endpoint (`http://` or `https://`); `None`: Redis
+    /// only.
     pub arpwatch_url: Option<String>,
     /// Bound on connecting to ARPwatch and on each request.
     pub arpwatch_timeout: Duration,
@@ -78,6 +84,14 @@ pub struct Config {
     /// ARPwatch already; on for sites where each node reports to an ARPwatch
     /// of its own.
     pub arpwatch_partner_updates: bool,
+    /// For an `https://` `arpwatch-url`: the CAs trusted
+    /// (`arpwatch-ca-file`, or the system's store) and the client
+    /// certificate (`arpwatch-client-cert`, `arpwatch-client-key`), read at
+    /// load. `None` for `http://`.
+    pub arpwatch_tls: Option<TlsConfig>,
+    /// The user and password of `arpwatch-credentials-file`, read at load
+    /// and sent to ARPwatch as HTTP basic authentication.
+    pub arpwatch_credentials: Option<Credentials>,
     /// Worker threads (`aae-worker-N`), each doing I/O for both sinks.
     pub workers: usize,
     /// Distinct addresses that may be pending at once; new addresses beyond
@@ -107,6 +121,8 @@ impl Default for Config {
             arpwatch_multicall: Multicall::Auto,
             arpwatch_spool: Spool::Default,
             arpwatch_partner_updates: false,
+            arpwatch_tls: None,
+            arpwatch_credentials: None,
             workers: DEFAULT_WORKERS,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             node_name: host_name().unwrap_or_default(),
@@ -326,6 +342,9 @@ impl Config {
             c.arpwatch_partner_updates =
                 v.as_bool().ok_or_else(|| invalid(p, "true or false", v))?;
         }
+        // Read now, so a bad file is refused at load, not at the first send.
+        (c.arpwatch_tls, c.arpwatch_credentials) =
+            arpwatch_security(map, c.arpwatch_url.as_deref())?;
         if let Some((p, v)) = get("workers") {
             c.workers = integer(p, v, WORKERS, "a number of worker threads")? as usize;
         }
@@ -480,30 +499,60 @@ pub(crate) fn redacted_url(url: &str) -> String {
     }
 }
 
-/// The text of a file holding a secret, refused unless it is a regular
-/// file that others (beyond its owner and group) cannot read or write:
-/// the permissions a Debian package gives `/etc/kea/kea-api-password`
-/// (root:_kea, 0640) pass.
+/// The text of a file holding a secret (a password, credentials, a private
+/// key), refused unless it is a regular file of at most 64 KiB that neither
+/// other users nor the group may change and other users cannot read.
+/// Group-readable is allowed: Debian gives such files root:_kea, 0640 (as
+/// Kea's own `/etc/kea/kea-api-password`). The mode checked is the opened
+/// file's, not what the name pointed to a moment before, and no error
+/// repeats any of the file's text.
 fn secret_file(p: &'static str, v: &Value) -> Result<String, ConfigError> {
+    use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
-    let path = string(p, v, "the path of a file")?;
+    const MAX_BYTES: u64 = 64 * 1024;
+    let path = Path::new(string(p, v, "the path of a file")?);
     let refuse = |why: String| ConfigError::Invalid {
         parameter: p,
-        expected: "a regular file Kea's user can read and others cannot".into(),
+        expected: "a regular file Kea's user can read and other users cannot".into(),
         got: format!("{} ({why})", shown(v)),
     };
-    let meta = std::fs::metadata(path).map_err(|e| refuse(e.to_string()))?;
+    let fix = format!(
+        "run chown root:_kea {0} and chmod 0640 {0} (or chown _kea and chmod 0600)",
+        path.display()
+    );
+    let cannot_read = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            refuse(format!("Kea cannot read it: {e}; {fix}"))
+        } else {
+            refuse(format!("cannot read it: {e}"))
+        }
+    };
+    // Checked before opening: opening a FIFO would block.
+    if !std::fs::metadata(path).map_err(cannot_read)?.is_file() {
+        return Err(refuse("not a regular file".into()));
+    }
+    let file = std::fs::File::open(path).map_err(cannot_read)?;
+    let meta = file.metadata().map_err(cannot_read)?;
+    let mode = meta.permissions().mode() & 0o777;
     if !meta.is_file() {
         return Err(refuse("not a regular file".into()));
     }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o007 != 0 {
+    if mode & 0o027 != 0 {
         return Err(refuse(format!(
-            "mode {mode:04o} lets every user read or change it; \
-             chmod 0640 it and chown it to root:_kea"
+            "mode {mode:04o}: other users may read it, or others than its owner change it; {fix}"
         )));
     }
-    std::fs::read_to_string(path).map_err(|e| refuse(e.to_string()))
+    let mut text = String::new();
+    file.take(MAX_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => refuse("not UTF-8 text".into()),
+            _ => cannot_read(e),
+        })?;
+    if text.len() as u64 > MAX_BYTES {
+        return Err(refuse(format!("longer than {MAX_BYTES} bytes")));
+    }
+    Ok(text)
 }
 
 /// A PEM file holding at least one block of `kind` (`CERTIFICATE`, or any
@@ -545,19 +594,34 @@ fn pem_file(
     Ok(text.into_bytes())
 }
 
-/// `http://host[:port][/path]`. Checked here rather than by the HTTP client
-/// so a typo fails at load, with the parameter's name.
+/// `http[s]://host[:port][/path]`. Checked here rather than by the HTTP
+/// client so a typo fails at load, with the parameter's name. A user and
+/// password in it are refused, and not shown: Kea echoes the parameters in
+/// `config-get`, so they go in `arpwatch-credentials-file`.
 fn http_url(p: &'static str, v: &Value) -> Result<String, ConfigError> {
-    const EXPECTED: &str = "an http:// URL such as http://arpwatch.example:8080/RPC2 \
-                            (https is not supported)";
+    const EXPECTED: &str = "an http:// or https:// URL such as \
+                            https://arpwatch.example:8443/RPC2";
     let url = string(p, v, EXPECTED)?;
-    let bad = || invalid(p, EXPECTED, v);
-    let rest = url.strip_prefix("http://").ok_or_else(bad)?;
+    let redacted = Value::String(without_userinfo(url));
+    let bad = || invalid(p, EXPECTED, &redacted);
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(bad)?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.contains('@')
-        || authority
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
+    if authority.contains('@') {
+        return Err(ConfigError::Invalid {
+            parameter: p,
+            expected: format!(
+                "{EXPECTED} without a user or password (they go in \
+                 'arpwatch-credentials-file': Kea shows this URL in config-get and logs)"
+            ),
+            got: shown(&redacted),
+        });
+    }
+    if authority
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(bad());
     }
@@ -579,14 +643,156 @@ fn http_url(p: &'static str, v: &Value) -> Result<String, ConfigError> {
         return Err(bad());
     }
     // The client that will post there must agree.
-    arpwatch_rpc::client::Client::new(url, Default::default()).map_err(|e| {
+    arpwatch_rpc::client::Client::check_url(url).map_err(|e| ConfigError::Invalid {
+        parameter: p,
+        expected: EXPECTED.into(),
+        got: format!("{} ({e})", shown(&redacted)),
+    })?;
+    Ok(url.to_owned())
+}
+
+/// `url` with what stands between `scheme://` and the authority's last `@`
+/// (a user and password) shown as `***`; without a `://`, all before the
+/// last `@`.
+fn without_userinfo(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        return match rest[..end].rfind('@') {
+            Some(at) => format!("{scheme}://***{}", &rest[at..]),
+            None => url.to_owned(),
+        };
+    }
+    match url.rfind('@') {
+        Some(at) => format!("***{}", &url[at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// The TLS settings and credentials for ARPwatch, from
+/// `arpwatch-ca-file`, `arpwatch-client-cert`, `arpwatch-client-key` and
+/// `arpwatch-credentials-file`, with every file read. `null` is "not set".
+/// Without `arpwatch-url` they are never used, so no file is read; with an
+/// `http://` one they are refused, since they would protect nothing (or,
+/// for the password, cross the network in clear text).
+fn arpwatch_security(
+    map: &Map<String, Value>,
+    url: Option<&str>,
+) -> Result<(Option<TlsConfig>, Option<Credentials>), ConfigError> {
+    let path = |p: &'static str| match map.get(p) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => file_path(p, v).map(|path| Some((p, v, path))),
+    };
+    let ca = path("arpwatch-ca-file")?;
+    let cert = path("arpwatch-client-cert")?;
+    let key = path("arpwatch-client-key")?;
+    let credentials = path("arpwatch-credentials-file")?;
+    match (&cert, &key) {
+        (Some((p, v, _)), None) | (None, Some((p, v, _))) => {
+            let other = if *p == "arpwatch-client-cert" {
+                "arpwatch-client-key"
+            } else {
+                "arpwatch-client-cert"
+            };
+            return Err(invalid(
+                p,
+                &format!("to be given together with '{other}'"),
+                v,
+            ));
+        }
+        _ => {}
+    }
+    let Some(url) = url else {
+        return Ok((None, None));
+    };
+    if !url.starts_with("https://") {
+        if let Some((p, v, _)) = ca.iter().chain(&cert).chain(&key).next() {
+            return Err(invalid(
+                p,
+                "to be used with an https:// 'arpwatch-url' only (the URL is http://)",
+                v,
+            ));
+        }
+        if let Some((p, v, _)) = &credentials {
+            return Err(invalid(
+                p,
+                "to be used with an https:// 'arpwatch-url' only: over http:// the password \
+                 would cross the network in clear text",
+                v,
+            ));
+        }
+        return Ok((None, None));
+    }
+    if let Some((p, v, _)) = &key {
+        // Only its permissions: TlsConfig reads and checks the key itself.
+        secret_file(p, v)?;
+    }
+    let client = cert.as_ref().zip(key.as_ref());
+    let tls = TlsConfig::from_files(
+        ca.as_ref().map(|(_, _, path)| path.as_path()),
+        client.map(|((_, _, c), (_, _, k))| (c.as_path(), k.as_path())),
+    )
+    .map_err(|e| {
+        // The parameter whose file is at fault.
+        let (p, v) = match &e {
+            SetupError::File { what, .. } if *what == "client certificate" => {
+                client.map(|((p, v, _), _)| (*p, *v))
+            }
+            SetupError::File { what, .. } if *what == "client key" => {
+                client.map(|(_, (p, v, _))| (*p, *v))
+            }
+            SetupError::KeyMismatch { .. } => client.map(|(_, (p, v, _))| (*p, *v)),
+            _ => ca.as_ref().map(|(p, v, _)| (*p, *v)),
+        }
+        .unwrap_or(("arpwatch-ca-file", &Value::Null));
         ConfigError::Invalid {
             parameter: p,
-            expected: EXPECTED.into(),
+            expected: "PEM files Kea can read: CA certificates in 'arpwatch-ca-file' (without \
+                       it the system's CA store), and the client certificate and its key"
+                .into(),
             got: format!("{} ({e})", shown(v)),
         }
     })?;
-    Ok(url.to_owned())
+    let credentials = credentials
+        .map(|(p, v, _)| credentials_file(p, v))
+        .transpose()?;
+    Ok((Some(tls), credentials))
+}
+
+/// An absolute path, as a string parameter.
+fn file_path(p: &'static str, v: &Value) -> Result<PathBuf, ConfigError> {
+    const EXPECTED: &str = "an absolute file path";
+    let text = string(p, v, EXPECTED)?;
+    let path = Path::new(text);
+    if !path.is_absolute() || text.chars().any(char::is_control) || path.file_name().is_none() {
+        return Err(invalid(p, EXPECTED, v));
+    }
+    Ok(path.to_owned())
+}
+
+/// The one `user:password` line of a secret file ([`secret_file`]).
+/// Problems are told without any of the file's text.
+fn credentials_file(p: &'static str, v: &Value) -> Result<Credentials, ConfigError> {
+    const MAX_BYTES: usize = 4096;
+    let text = secret_file(p, v)?;
+    let refuse = |why: &str| ConfigError::Invalid {
+        parameter: p,
+        expected: "a regular file holding one line user:password".into(),
+        got: format!("{} ({why})", shown(v)),
+    };
+    if text.len() > MAX_BYTES {
+        return Err(refuse(&format!("longer than {MAX_BYTES} bytes")));
+    }
+    let line = text
+        .strip_suffix('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .unwrap_or(&text);
+    if line.contains('\n') {
+        return Err(refuse("more than one line"));
+    }
+    let Some((user, password)) = line.split_once(':') else {
+        return Err(refuse("its line is not user:password (no colon)"));
+    };
+    Credentials::new(user, password).map_err(|e| refuse(&e.to_string()))
 }
 
 /// An absolute file path, or `null` / `""` for no spool. With `check` (an
@@ -833,7 +1039,12 @@ mod tests {
             let json = format!(r#"{{"redis-url": "{url}"}}"#);
             assert_eq!(Config::from_json(&json).unwrap().redis_url, url);
         }
-        for url in ["http://127.0.0.1:9", "http://arpwatch", "http://h:1/x?y"] {
+        for url in [
+            "http://127.0.0.1:9",
+            "http://arpwatch",
+            "http://h:1/x?y",
+            "https://arpwatch.example:8443/RPC2",
+        ] {
             let json = format!(r#"{{"arpwatch-url": "{url}"}}"#);
             let c = Config::from_json(&json).unwrap();
             assert_eq!(c.arpwatch_url.as_deref(), Some(url));
@@ -882,8 +1093,8 @@ mod tests {
                 "parameter 'arpwatch-timeout-ms': expected a positive",
             ),
             (
-                r#"{"arpwatch-url": "https://a"}"#,
-                "parameter 'arpwatch-url': expected an http:// URL",
+                r#"{"arpwatch-url": "ftp://a"}"#,
+                "parameter 'arpwatch-url': expected an http:// or https:// URL",
             ),
             (r#"{"arpwatch-url": "http://"}"#, "parameter 'arpwatch-url'"),
             (
@@ -921,7 +1132,7 @@ mod tests {
             ),
             (
                 r#"{"redis-password-file": "/etc/passwd"}"#,
-                "mode 0644 lets every user read or change it; chmod 0640",
+                "mode 0644: other users may read it",
             ),
             (r#"{"redis-password-file": "/etc"}"#, "not a regular file"),
             (
@@ -951,6 +1162,225 @@ mod tests {
             let got = err(json);
             assert!(got.contains(want), "{json}: {got:?} lacks {want:?}");
         }
+    }
+
+    /// `arpwatch-url` plus `more` (JSON members), as parameters.
+    fn with_url(url: &str, more: &str) -> Result<Config, ConfigError> {
+        Config::from_json(&format!(r#"{{"arpwatch-url": "{url}"{more}}}"#))
+    }
+
+    fn quoted(path: &Path) -> String {
+        format!("{:?}", path.to_str().unwrap())
+    }
+
+    #[test]
+    fn https_reads_its_files_at_load_and_http_refuses_them() {
+        use system_tests::pki::{Pki, Usage};
+        let pki = Pki::new("config");
+        let client = pki.issue("aae", Usage::Client, &[]);
+        let (ca, cert, key) = (
+            quoted(pki.ca_file()),
+            quoted(&client.cert),
+            quoted(&client.key),
+        );
+        let all = format!(
+            r#", "arpwatch-ca-file": {ca}, "arpwatch-client-cert": {cert},
+                "arpwatch-client-key": {key}"#
+        );
+        let c = with_url("https://arpwatch.example/RPC2", &all).unwrap();
+        let tls = c.arpwatch_tls.unwrap();
+        assert_eq!(tls.ca_file(), Some(pki.ca_file()));
+        assert_eq!(
+            tls.client_cert(),
+            Some((client.cert.as_path(), client.key.as_path()))
+        );
+        // https without a CA file: the system's store.
+        let c = with_url("https://arpwatch.example/RPC2", "").unwrap();
+        assert_eq!(c.arpwatch_tls.unwrap().ca_file(), None);
+        // http: no TLS, and TLS files are a mistake.
+        assert_eq!(with_url("http://a/", "").unwrap().arpwatch_tls, None);
+        let e = with_url("http://a/", &all).unwrap_err().to_string();
+        assert!(
+            e.starts_with("parameter 'arpwatch-ca-file': expected to be used with an https://"),
+            "{e}"
+        );
+        // null is "not set".
+        let c = with_url("http://a/", r#", "arpwatch-ca-file": null"#).unwrap();
+        assert_eq!(c.arpwatch_tls, None);
+        // Without ARPwatch nothing is read.
+        let c = Config::from_json(r#"{"arpwatch-ca-file": "/nonexistent/ca.pem"}"#).unwrap();
+        assert_eq!(c.arpwatch_tls, None);
+        // A certificate without its key, and the other way round.
+        for (given, missing) in [
+            (&cert, "arpwatch-client-key"),
+            (&key, "arpwatch-client-cert"),
+        ] {
+            let name = if missing == "arpwatch-client-key" {
+                "arpwatch-client-cert"
+            } else {
+                "arpwatch-client-key"
+            };
+            let e = with_url("https://a/", &format!(r#", "{name}": {given}"#))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!(
+                    "parameter '{name}': expected to be given together with '{missing}'"
+                )),
+                "{e}"
+            );
+        }
+        // Files that are not what they should be name the parameter and file.
+        let missing = pki.dir().join("missing.pem");
+        let e = with_url(
+            "https://a/",
+            &format!(r#", "arpwatch-ca-file": {}"#, quoted(&missing)),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("parameter 'arpwatch-ca-file'")
+                && e.contains(&format!(
+                    "the CA file {}: cannot read it",
+                    missing.display()
+                )),
+            "{e}"
+        );
+        let e = with_url(
+            "https://a/",
+            &format!(r#", "arpwatch-client-cert": {key}, "arpwatch-client-key": {key}"#),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("parameter 'arpwatch-client-cert'") && e.contains("holds no certificate"),
+            "{e}"
+        );
+        let other = pki.issue("other", Usage::Client, &[]);
+        let e = with_url(
+            "https://a/",
+            &format!(
+                r#", "arpwatch-client-cert": {cert}, "arpwatch-client-key": {}"#,
+                quoted(&other.key)
+            ),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("parameter 'arpwatch-client-key'") && e.contains("does not belong"),
+            "{e}"
+        );
+        set_mode(&client.key, 0o644);
+        let e = with_url("https://a/", &all).unwrap_err().to_string();
+        assert!(
+            e.starts_with(
+                "parameter 'arpwatch-client-key': expected a regular file Kea's user can read \
+                 and other users cannot"
+            ) && e.contains("chmod 0640"),
+            "{e}"
+        );
+        let e = with_url("https://a/", r#", "arpwatch-ca-file": "ca.pem""#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("parameter 'arpwatch-ca-file': expected an absolute file path"),
+            "{e}"
+        );
+    }
+
+    fn set_mode(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn the_credentials_file_is_private_one_line_and_never_shown() {
+        let dir = temp_dir("credentials");
+        let file = dir.join("arpwatch.credentials");
+        let load = |text: &str, mode: u32| {
+            std::fs::write(&file, text).unwrap();
+            set_mode(&file, mode);
+            with_url(
+                "https://a/RPC2",
+                &format!(r#", "arpwatch-credentials-file": {}"#, quoted(&file)),
+            )
+        };
+        for text in ["aae:pa:ss word\n", "aae:pa:ss word", "aae:pa:ss word\r\n"] {
+            let c = load(text, 0o600).unwrap();
+            let credentials = c.arpwatch_credentials.clone().unwrap();
+            assert_eq!(credentials.user(), "aae");
+            assert_eq!(credentials, Credentials::new("aae", "pa:ss word").unwrap());
+            assert!(!format!("{c:?}").contains("pa:ss"), "{c:?}");
+        }
+        assert!(load("aae:x\n", 0o400).is_ok());
+        let refused = |text: &str, mode: u32| {
+            let e = load(text, mode).unwrap_err().to_string();
+            assert!(
+                e.starts_with("parameter 'arpwatch-credentials-file': expected a regular file"),
+                "{e}"
+            );
+            assert!(!e.contains("s3cret"), "the password is shown: {e}");
+            e
+        };
+        // Group-readable, as Debian's root:_kea 0640 secrets are.
+        assert!(load("aae:x\n", 0o640).is_ok());
+        for mode in [0o644, 0o604, 0o660, 0o620, 0o602] {
+            let e = refused("aae:s3cret\n", mode);
+            assert!(
+                e.contains(&format!("mode {mode:04o}"))
+                    && e.contains(&format!("chmod 0640 {}", file.display()))
+                    && e.contains(&format!("chown root:_kea {}", file.display())),
+                "{e}"
+            );
+        }
+        assert!(refused("s3cret\n", 0o600).contains("not user:password"));
+        assert!(refused(":s3cret\n", 0o600).contains("the user is empty"));
+        assert!(refused("aae:s3cret\nmore:s3cret\n", 0o600).contains("more than one line"));
+        assert!(refused("aae:s3cret\u{7}\n", 0o600).contains("control characters"));
+        assert!(refused(&"x".repeat(5000), 0o600).contains("longer than"));
+        // A directory, and nothing at all.
+        let e = with_url(
+            "https://a/",
+            &format!(r#", "arpwatch-credentials-file": {}"#, quoted(&dir)),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        std::fs::remove_file(&file).unwrap();
+        let e = with_url(
+            "https://a/",
+            &format!(r#", "arpwatch-credentials-file": {}"#, quoted(&file)),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("No such file or directory"), "{e}");
+        // Over http:// the password would travel in clear text.
+        let e = with_url(
+            "http://a/",
+            &format!(r#", "arpwatch-credentials-file": {}"#, quoted(&file)),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("clear text"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_password_in_the_url_is_refused_and_not_shown() {
+        for url in [
+            "https://aae:s3cret@arpwatch/RPC2",
+            "http://aae:s3cret@arpwatch",
+            "http//aae:s3cret@arpwatch",
+            "https://aae:s3cret@",
+        ] {
+            let e = with_url(url, "").unwrap_err().to_string();
+            assert!(e.starts_with("parameter 'arpwatch-url'"), "{url}: {e}");
+            assert!(!e.contains("s3cret"), "{url}: {e}");
+        }
+        let e = with_url("https://aae:s3cret@arpwatch/RPC2", "")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'arpwatch-credentials-file'"), "{e}");
     }
 
     #[test]

@@ -45,7 +45,7 @@ messages! {
     AAE_REDIS_DOWN = Error, "writing to Redis failed; the leases stay pending and are retried with backoff (check that Redis runs and that 'redis-url' points at it)";
     AAE_REDIS_UP = Info, "Redis accepts writes again after failing; the pending leases are being written";
     AAE_REDIS_FLUSHED = Warn, "Redis lost aae's marker key though it did not restart (FLUSHALL or FLUSHDB, the key deleted, or evicted under maxmemory), so every current lease from Kea's lease database is written to it again";
-    AAE_ARPWATCH_DOWN = Error, "notifying ARPwatch failed; the notices stay pending and are retried with backoff (check that ARPwatch runs and that 'arpwatch-url' points at it)";
+    AAE_ARPWATCH_DOWN = Error, "notifying ARPwatch failed; the notices stay pending and are retried with backoff (check that ARPwatch runs and that 'arpwatch-url' points at it; over https the text gives the TLS reason, such as a server certificate that does not verify against 'arpwatch-ca-file', or refused credentials)";
     AAE_ARPWATCH_UP = Info, "ARPwatch accepts notices again after failing; the pending notices are being sent";
     AAE_ARPWATCH_MULTICALL = Info, "with 'arpwatch-multicall' \"auto\" (the default), aae found out whether ARPwatch serves system.multicall: notices go in batches if it does, one call each if it does not (logged when that changes, not at each re-check)";
     AAE_ARPWATCH_FAULT = Warn, "ARPwatch answered a notice with an XML-RPC fault; that notice is not retried (the fault text says what ARPwatch disliked)";

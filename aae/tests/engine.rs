@@ -597,7 +597,7 @@ fn bad_parameters_are_refused_naming_the_parameter() {
         ),
         (r#"{"redis-url": "tcp://x"}"#, "parameter 'redis-url'"),
         (
-            r#"{"arpwatch-url": "https://a/RPC2"}"#,
+            r#"{"arpwatch-url": "https://user:pw@a/RPC2"}"#,
             "parameter 'arpwatch-url'",
         ),
         (r#"{"workers": 0}"#, "parameter 'workers'"),

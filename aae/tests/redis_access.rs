@@ -16,7 +16,7 @@ use dhcp_aae::config::Config;
 use dhcp_aae::engine::{Export, Exporter};
 use dhcp_aae::messages::{Log, Message};
 use lease_model::{Lease, LeaseEvent};
-use system_tests::pki::{Ca, Issued};
+use system_tests::pki::{CertFiles, Pki, Usage};
 use system_tests::redis::{Options, RedisServer, Tls};
 
 const AAE_PASSWORD: &str = "aae-test-Pw-1";
@@ -42,7 +42,7 @@ fn write_secret(dir: &Path, name: &str, text: &str) -> String {
     p.to_str().unwrap().to_owned()
 }
 
-fn tls_config(redis: &RedisServer, ca: &Path, client: &Issued, password_file: &str) -> Config {
+fn tls_config(redis: &RedisServer, ca: &Path, client: &CertFiles, password_file: &str) -> Config {
     config(
         &format!("rediss://aae@127.0.0.1:{}", redis.tls_port()),
         None,
@@ -74,19 +74,19 @@ fn logged(id: &str) -> Vec<String> {
 
 #[test]
 fn over_tls_with_an_acl_user_aae_writes_only_what_its_acl_allows() {
-    let ca = Ca::new("redis test CA");
+    let ca = Pki::new("redis-test");
     let redis = RedisServer::start_with(Options {
         acl: Some(documented_acl()),
         tls: Some(Tls {
-            server: ca.server("127.0.0.1"),
-            ca: ca.cert.clone(),
+            server: ca.issue("server", Usage::Server, &["127.0.0.1"]),
+            ca: ca.ca_file().to_owned(),
             client_certs: true,
         }),
     });
     let dir = tempfile::tempdir().unwrap();
     let password = write_secret(dir.path(), "redis-password", &format!("{AAE_PASSWORD}\n"));
-    let client = ca.client("aae");
-    let exporter = Exporter::start(tls_config(&redis, &ca.cert, &client, &password)).unwrap();
+    let client = ca.issue("aae", Usage::Client, &["aae"]);
+    let exporter = Exporter::start(tls_config(&redis, ca.ca_file(), &client, &password)).unwrap();
 
     let leases: Vec<Lease> = (0..20).map(|i| lease(i, 1, LeaseEvent::Select)).collect();
     for l in &leases {
@@ -139,29 +139,29 @@ fn over_tls_with_an_acl_user_aae_writes_only_what_its_acl_allows() {
 /// nothing written; never a failed load.
 #[test]
 fn a_redis_that_fails_tls_or_the_password_is_an_outage_with_the_reason() {
-    let ca = Ca::new("redis test CA");
+    let ca = Pki::new("redis-test");
     let redis = RedisServer::start_with(Options {
         acl: Some(documented_acl()),
         tls: Some(Tls {
-            server: ca.server("127.0.0.1"),
-            ca: ca.cert.clone(),
+            server: ca.issue("server", Usage::Server, &["127.0.0.1"]),
+            ca: ca.ca_file().to_owned(),
             client_certs: true,
         }),
     });
     let dir = tempfile::tempdir().unwrap();
-    let client = ca.client("aae");
-    let other = Ca::new("another CA");
+    let client = ca.issue("aae", Usage::Client, &["aae"]);
+    let other = Pki::new("another");
     let good_password = write_secret(dir.path(), "good", AAE_PASSWORD);
     let bad_password = write_secret(dir.path(), "bad", "not-the-password");
     for (what, config, reason) in [
         (
             "a server certificate from another CA",
-            tls_config(&redis, &other.cert, &client, &good_password),
+            tls_config(&redis, other.ca_file(), &client, &good_password),
             "certificate",
         ),
         (
             "a wrong password",
-            tls_config(&redis, &ca.cert, &client, &bad_password),
+            tls_config(&redis, ca.ca_file(), &client, &bad_password),
             "authentication failed",
         ),
     ] {

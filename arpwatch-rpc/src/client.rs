@@ -1,9 +1,12 @@
 //! The async XML-RPC client: aae uses it to notify ARPwatch, tests use it to
 //! query aai. The only code in this crate that does I/O.
 //!
-//! Plain HTTP/1.1 over hyper's pooled client: connections are kept alive and
-//! reused between calls, every call has a connect timeout and a whole-request
-//! timeout, and responses are capped in size before they are parsed.
+//! HTTP/1.1 over hyper's pooled client, plain (`http://`) or over TLS
+//! (`https://`, rustls with the ring provider; see [`TlsConfig`]):
+//! connections are kept alive and reused between calls, every call has a
+//! connect timeout and a whole-request timeout, and responses are capped in
+//! size before they are parsed. [`Credentials`], when given, go with every
+//! request as HTTP basic authentication.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), arpwatch_rpc::client::ClientError> {
@@ -22,8 +25,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, USER_AGENT};
 use hyper::{Method, Request, StatusCode, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::{HttpConnector, capture_connection};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -32,9 +36,13 @@ use thiserror::Error;
 use crate::xml::{self, ParseError, WriteError};
 use crate::{Fault, Limits, MethodCall, MethodResponse, Value, multicall};
 
+mod tls;
+
+pub use tls::{Credentials, SetupError, TlsConfig};
+
 /// How a [`Client`] behaves on the network. [`ClientConfig::default`] suits a
 /// peer on the same LAN.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientConfig {
     /// Longest wait for the TCP connection to be established. Default 2 s.
     pub connect_timeout: Duration,
@@ -49,6 +57,13 @@ pub struct ClientConfig {
     pub pool_idle_timeout: Duration,
     /// Parser limits for responses.
     pub limits: Limits,
+    /// For `https://` URLs: the CAs trusted and the certificate presented.
+    /// `None`: the system's CA store, read by [`Client::new`], and no client
+    /// certificate. Unused for `http://` URLs.
+    pub tls: Option<TlsConfig>,
+    /// Sent with every request as `Authorization: Basic`. `None`: no
+    /// authentication.
+    pub credentials: Option<Credentials>,
 }
 
 impl Default for ClientConfig {
@@ -59,6 +74,8 @@ impl Default for ClientConfig {
             max_response_bytes: Limits::DEFAULT_MAX_DOCUMENT_BYTES,
             pool_idle_timeout: Duration::from_secs(30),
             limits: Limits::default(),
+            tls: None,
+            credentials: None,
         }
     }
 }
@@ -77,16 +94,33 @@ pub enum ClientError {
         #[source]
         source: WriteError,
     },
+    /// [`ClientConfig::tls`] was not given for an `https://` URL, and the
+    /// system's CA store cannot be used.
+    #[error("cannot set up TLS for {endpoint}: {source}")]
+    TlsSetup {
+        endpoint: String,
+        #[source]
+        source: Box<SetupError>,
+    },
     /// The TCP connection failed (refused, unreachable, name not resolved).
     #[error("cannot connect to {endpoint}: {cause}; is ARPwatch listening there?")]
     Connect { endpoint: String, cause: String },
     /// No connection was established in time: within `connect_timeout`, or
     /// within `request_timeout` when that is the shorter. `timeout` is the
-    /// one that ran out.
-    #[error(
-        "connecting to {endpoint} took longer than {timeout:?}; is the host up, and does a firewall drop the packets?"
-    )]
+    /// one that ran out. For `https://`, connecting includes the TLS
+    /// handshake.
+    #[error("connecting to {endpoint} took longer than {timeout:?}; {}", connect_hint(.endpoint))]
     ConnectTimeout { endpoint: String, timeout: Duration },
+    /// TLS failed: the server's certificate does not verify (unknown CA,
+    /// expired, not for this host name), the server refused the handshake
+    /// (a client certificate it requires or does not trust), or the server
+    /// does not speak TLS. `reason` says which, and what to check.
+    #[error("TLS with {endpoint} failed: {reason}")]
+    Tls {
+        endpoint: String,
+        failure: TlsFailure,
+        reason: String,
+    },
     /// The whole call did not finish within `request_timeout`.
     #[error(
         "{endpoint} did not answer {method} within {timeout:?}; is the server hung or overloaded?"
@@ -102,6 +136,15 @@ pub enum ClientError {
         endpoint: String,
         method: String,
         cause: String,
+    },
+    /// HTTP 401: the server wants credentials, and the ones sent (if any)
+    /// are not right.
+    #[error("{}", unauthorized_text(.endpoint, .method, *.sent_credentials))]
+    Unauthorized {
+        endpoint: String,
+        method: String,
+        /// Whether the request carried [`ClientConfig::credentials`].
+        sent_credentials: bool,
     },
     /// An HTTP status other than 200. XML-RPC answers faults with 200 too, so
     /// this is the wrong URL or a proxy in the way.
@@ -145,16 +188,25 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// True when trying the same call later may succeed: the peer was
-    /// unreachable, slow or broke the connection, or answered with an HTTP
-    /// server error. False for what retrying cannot fix (a fault, a bad URL,
-    /// a response that is not XML-RPC).
+    /// True when trying the same call later, unchanged, may succeed: the
+    /// peer was unreachable, slow or broke the connection, answered with an
+    /// HTTP server error, or its certificate did not verify or it refused
+    /// the handshake. False for what only a change on this side can fix (a
+    /// fault, a bad URL, an https:// URL to a server without TLS, refused
+    /// credentials, a response that is not XML-RPC).
+    ///
+    /// A certificate that does not verify is an outage for an operator to
+    /// end, most often at the server (renewing an expired certificate,
+    /// installing the right one or its chain) with nothing to change here:
+    /// so it is transient, and a caller that keeps work for later (aae keeps
+    /// its notices) keeps it and tries again.
     pub fn is_transient(&self) -> bool {
         match self {
             ClientError::Connect { .. }
             | ClientError::ConnectTimeout { .. }
             | ClientError::RequestTimeout { .. }
             | ClientError::Http { .. } => true,
+            ClientError::Tls { failure, .. } => *failure != TlsFailure::NotTls,
             ClientError::Status { status, .. } => *status >= 500,
             _ => false,
         }
@@ -169,14 +221,36 @@ impl ClientError {
     }
 }
 
+/// What kind of TLS failure a [`ClientError::Tls`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsFailure {
+    /// The server's certificate is not signed by a trusted CA.
+    UnknownIssuer,
+    /// The server's certificate has expired, or is not valid yet.
+    Expired,
+    /// The server's certificate is not for the URL's host name.
+    WrongName,
+    /// The server's certificate does not verify for another reason
+    /// (revoked, bad signature, wrong purpose, malformed).
+    BadCertificate,
+    /// The server ended the handshake with an alert: most often it wants a
+    /// client certificate, or does not trust the one presented.
+    Refused,
+    /// The server does not speak TLS (an `https://` URL to a plain port).
+    NotTls,
+    /// Any other TLS error.
+    Other,
+}
+
 /// An XML-RPC client for one endpoint. Cheap to clone: clones share the
 /// connection pool.
 #[derive(Clone)]
 pub struct Client {
-    http: HttpClient<HttpConnector, Full<Bytes>>,
+    http: HttpClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
     uri: Uri,
     endpoint: String,
     config: ClientConfig,
+    authorization: Option<HeaderValue>,
 }
 
 impl fmt::Debug for Client {
@@ -189,28 +263,59 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client posting to `url`: `http://host[:port][/path]`. The path is
-    /// used as given (`/` when there is none; ARPwatch's conventional one is
-    /// `/RPC2`). Only plain `http` is supported. Needs no runtime; calls need
-    /// a Tokio runtime with the time driver enabled.
+    /// A client posting to `url`: `http://host[:port][/path]` or
+    /// `https://…`. The path is used as given (`/` when there is none;
+    /// ARPwatch's conventional one is `/RPC2`). Credentials in the URL are
+    /// refused: give them as [`ClientConfig::credentials`]. For `https://`
+    /// without [`ClientConfig::tls`], the system's CA store is read here.
+    /// Needs no runtime; calls need a Tokio runtime with the time driver
+    /// enabled.
     pub fn new(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
         let uri = parse_url(url)?;
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
+        let endpoint = uri.to_string();
+        let tls = match (
+            &config.tls,
+            uri.scheme() == Some(&hyper::http::uri::Scheme::HTTPS),
+        ) {
+            (Some(tls), _) => tls.rustls(),
+            (None, true) => TlsConfig::system()
+                .map_err(|source| ClientError::TlsSetup {
+                    endpoint: endpoint.clone(),
+                    source: Box::new(source),
+                })?
+                .rustls(),
+            (None, false) => TlsConfig::unused(),
+        };
+        let mut tcp = HttpConnector::new();
+        tcp.set_connect_timeout(Some(config.connect_timeout));
+        tcp.set_nodelay(true);
+        // The scheme is the TLS layer's to check.
+        tcp.enforce_http(false);
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(rustls::ClientConfig::clone(&tls))
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
         let http = HttpClient::builder(TokioExecutor::new())
             .pool_idle_timeout(config.pool_idle_timeout)
             .pool_timer(TokioTimer::new())
             .build(connector);
         Ok(Client {
             http,
-            endpoint: uri.to_string(),
+            endpoint,
             uri,
+            authorization: config.credentials.as_ref().map(Credentials::header),
             config,
         })
     }
 
-    /// The URL this client posts to, normalised (`http://host:port/path`).
+    /// Checks `url` as [`Client::new`] would, without reading anything:
+    /// the normalised URL, or why it is refused.
+    pub fn check_url(url: &str) -> Result<String, ClientError> {
+        parse_url(url).map(|uri| uri.to_string())
+    }
+
+    /// The URL this client posts to, normalised (`http[s]://host:port/path`).
     pub fn url(&self) -> &str {
         &self.endpoint
     }
@@ -271,6 +376,11 @@ impl Client {
             )
             .body(Full::new(Bytes::from(body)))
             .expect("method, a validated URI and static headers always build a request");
+        if let Some(authorization) = &self.authorization {
+            request
+                .headers_mut()
+                .insert(AUTHORIZATION, authorization.clone());
+        }
         // Tells a timeout while connecting from one while waiting for the
         // answer: the two call for different checks.
         let connection = capture_connection(&mut request);
@@ -308,6 +418,13 @@ impl Client {
             .request(request)
             .await
             .map_err(|e| self.send_error(method, &e))?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            return Err(ClientError::Unauthorized {
+                endpoint: self.endpoint.clone(),
+                method: method.to_owned(),
+                sent_credentials: self.authorization.is_some(),
+            });
+        }
         if response.status() != StatusCode::OK {
             return Err(ClientError::Status {
                 endpoint: self.endpoint.clone(),
@@ -333,15 +450,31 @@ impl Client {
         match Limited::new(response.into_body(), limit).collect().await {
             Ok(collected) => Ok(collected.to_bytes()),
             Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-            Err(e) => Err(ClientError::Http {
+            Err(e) => Err(self.tls_error(&*e).unwrap_or_else(|| ClientError::Http {
                 endpoint: self.endpoint.clone(),
                 method: method.to_owned(),
                 cause: chain(&*e),
-            }),
+            })),
         }
     }
 
+    /// A [`ClientError::Tls`], when rustls is what failed.
+    fn tls_error(&self, e: &(dyn std::error::Error + 'static)) -> Option<ClientError> {
+        let (failure, reason) = tls_reason(find_rustls(e)?);
+        Some(ClientError::Tls {
+            endpoint: self.endpoint.clone(),
+            failure,
+            reason,
+        })
+    }
+
     fn send_error(&self, method: &str, e: &hyper_util::client::legacy::Error) -> ClientError {
+        // A TLS 1.3 server refuses a client certificate after the client
+        // has finished its handshake, so its alert may come with the first
+        // read, after connecting.
+        if let Some(tls) = self.tls_error(e) {
+            return tls;
+        }
         if e.is_connect() {
             if io_kind(e) == Some(std::io::ErrorKind::TimedOut) {
                 return ClientError::ConnectTimeout {
@@ -354,46 +487,172 @@ impl Client {
                 cause: chain(e),
             };
         }
+        let mut cause = chain(e);
+        if self.uri.scheme() == Some(&hyper::http::uri::Scheme::HTTP) && closed_unanswered(e) {
+            cause.push_str(
+                " (the server closed the connection without an answer; if that port speaks \
+                 TLS, use https://)",
+            );
+        }
         ClientError::Http {
             endpoint: self.endpoint.clone(),
             method: method.to_owned(),
-            cause: chain(e),
+            cause,
         }
     }
 }
 
+fn connect_hint(endpoint: &str) -> &'static str {
+    if endpoint.starts_with("https:") {
+        "is the host up, does a firewall drop the packets, and does that port speak TLS \
+         (connecting includes the TLS handshake)?"
+    } else {
+        "is the host up, and does a firewall drop the packets?"
+    }
+}
+
+fn unauthorized_text(endpoint: &str, method: &str, sent_credentials: bool) -> String {
+    if sent_credentials {
+        format!(
+            "ARPwatch at {endpoint} refused the credentials sent with {method} (HTTP 401); \
+             check the user and password against the ones ARPwatch expects"
+        )
+    } else {
+        format!(
+            "{endpoint} asks for credentials (HTTP 401) for {method} and none are configured; \
+             give the client a user and password"
+        )
+    }
+}
+
+/// The rustls error in `e`'s chain. An `io::Error`'s `source()` skips the
+/// error it wraps (it returns that error's source), so wrapped errors are
+/// looked into with `get_ref()`.
+fn find_rustls<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(r) = c.downcast_ref::<rustls::Error>() {
+            return Some(r);
+        }
+        cur = match c.downcast_ref::<std::io::Error>() {
+            Some(io) => match io.get_ref() {
+                Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+                None => None,
+            },
+            None => c.source(),
+        };
+    }
+    None
+}
+
+/// What kind of failure `e` is, and a sentence saying it and what to check.
+fn tls_reason(e: &rustls::Error) -> (TlsFailure, String) {
+    use rustls::{AlertDescription, CertificateError as C, Error as E};
+    let (failure, check) = match e {
+        E::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => (
+                TlsFailure::UnknownIssuer,
+                "the server's certificate is not signed by a CA this client trusts: check that \
+                 the CA file (or the system's CA store, without one) holds the CA that issued \
+                 it, and that the server sends its intermediate certificates",
+            ),
+            C::Expired | C::ExpiredContext { .. } => (
+                TlsFailure::Expired,
+                "the server's certificate has expired: renew it (and check both hosts' clocks)",
+            ),
+            C::NotValidYet | C::NotValidYetContext { .. } => (
+                TlsFailure::Expired,
+                "the server's certificate is not valid yet: check both hosts' clocks",
+            ),
+            C::NotValidForName | C::NotValidForNameContext { .. } => (
+                TlsFailure::WrongName,
+                "the server's certificate is not for the URL's host: use a name (or address) \
+                 the certificate lists, or reissue it with this one",
+            ),
+            _ => (
+                TlsFailure::BadCertificate,
+                "the server's certificate does not verify",
+            ),
+        },
+        E::AlertReceived(alert) => match alert {
+            AlertDescription::CertificateRequired
+            | AlertDescription::BadCertificate
+            | AlertDescription::UnknownCA
+            | AlertDescription::CertificateUnknown
+            | AlertDescription::CertificateExpired
+            | AlertDescription::CertificateRevoked
+            | AlertDescription::AccessDenied
+            | AlertDescription::HandshakeFailure => (
+                TlsFailure::Refused,
+                "the server refused the handshake: if it requires a client certificate, check \
+                 that one is configured, with its key, and that the server trusts its CA",
+            ),
+            _ => (TlsFailure::Refused, "the server refused the handshake"),
+        },
+        E::InvalidMessage(_) | E::InappropriateMessage { .. } => (
+            TlsFailure::NotTls,
+            "the server does not speak TLS there: is it a plain http:// port?",
+        ),
+        _ => (TlsFailure::Other, "the TLS handshake failed"),
+    };
+    (failure, format!("{check} ({e})"))
+}
+
+/// Whether hyper saw the connection end before any response.
+fn closed_unanswered(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(h) = c.downcast_ref::<hyper::Error>() {
+            return h.is_incomplete_message();
+        }
+        cur = c.source();
+    }
+    false
+}
+
 fn parse_url(url: &str) -> Result<Uri, ClientError> {
+    // The URL is shown in the error: never with a password in it.
     let bad = |reason: &str| ClientError::InvalidUrl {
-        url: url.to_owned(),
+        url: redact_userinfo(url),
         reason: reason.to_owned(),
     };
     let uri: Uri = url
         .trim()
         .parse()
-        .map_err(|_| bad("not a URL; expected http://host:port/path"))?;
+        .map_err(|_| bad("not a URL; expected http[s]://host:port/path"))?;
     match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(bad(
-                "https is not supported; the ARPwatch link is plain HTTP on the management network, use http://",
-            ));
-        }
-        Some(_) => return Err(bad("only http:// URLs are supported")),
-        None => return Err(bad("no scheme; expected http://host:port/path")),
+        Some("http" | "https") => {}
+        Some(_) => return Err(bad("only http:// and https:// URLs are supported")),
+        None => return Err(bad("no scheme; expected http[s]://host:port/path")),
     }
     let Some(authority) = uri.authority() else {
-        return Err(bad("no host; expected http://host:port/path"));
+        return Err(bad("no host; expected http[s]://host:port/path"));
     };
     if authority.as_str().contains('@') {
         return Err(bad(
-            "credentials in the URL are not supported; XML-RPC here has no authentication",
+            "credentials in the URL are refused, since the URL is shown in logs and \
+             configuration dumps; give them as the client's credentials (aae: a file named by \
+             'arpwatch-credentials-file')",
         ));
     }
     if authority.host().is_empty() {
-        return Err(bad("no host; expected http://host:port/path"));
+        return Err(bad("no host; expected http[s]://host:port/path"));
     }
     // Uri normalises a missing path to "/".
     Ok(uri)
+}
+
+/// `url` with whatever stands between `scheme://` and an `@` of the
+/// authority replaced by `***`: what a user and password would be.
+fn redact_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
 }
 
 /// The error and its causes, outermost first: hyper's own messages are terse
@@ -433,15 +692,17 @@ mod tests {
         );
         assert_eq!(ok("http://arpwatch.example"), "http://arpwatch.example/");
         assert_eq!(ok("HTTP://[::1]:80/x?y=1"), "http://[::1]:80/x?y=1");
+        assert_eq!(ok("https://a/RPC2"), "https://a/RPC2");
+        assert_eq!(ok("HTTPS://a:8443"), "https://a:8443/");
         for (bad, why) in [
-            ("https://a/RPC2", "https is not supported"),
-            ("ftp://a/", "only http://"),
+            ("ftp://a/", "only http:// and https://"),
             ("a:80/RPC2", "not a URL"),
             ("a:80", "no scheme"),
             ("/RPC2", "no scheme"),
             ("not a url", "not a URL"),
             ("", "not a URL"),
             ("http://u:p@a/", "credentials"),
+            ("https://u:p@a/", "credentials"),
         ] {
             let err = parse_url(bad).unwrap_err();
             assert!(
@@ -449,5 +710,40 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_password_in_a_refused_url_is_not_shown() {
+        for url in [
+            "https://aae:hunter2@arpwatch/RPC2",
+            "http://aae:hunter2@arpwatch",
+            "https://aae:hunter2@@arpwatch:1/x@y",
+        ] {
+            let err = parse_url(url).unwrap_err();
+            for shown in [err.to_string(), format!("{err:?}")] {
+                assert!(!shown.contains("hunter2"), "{shown}");
+                assert!(shown.contains("***@arpwatch"), "{shown}");
+            }
+        }
+        assert_eq!(redact_userinfo("http://a/x@y"), "http://a/x@y");
+    }
+
+    #[test]
+    fn https_urls_build_a_client_and_secrets_stay_out_of_debug() {
+        let config = ClientConfig {
+            credentials: Some(Credentials::new("aae", "hunter2").unwrap()),
+            ..ClientConfig::default()
+        };
+        let c = Client::new("https://127.0.0.1:8443/RPC2", config).unwrap();
+        assert_eq!(c.url(), "https://127.0.0.1:8443/RPC2");
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("aae"),
+            "{shown}"
+        );
+        assert_eq!(
+            Client::check_url("HTTPS://a").unwrap(),
+            "https://a/".to_owned()
+        );
     }
 }

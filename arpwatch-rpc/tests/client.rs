@@ -290,7 +290,13 @@ async fn unsendable_values_are_refused_before_sending() {
 
 #[test]
 fn bad_urls_are_refused_up_front() {
-    for url in ["https://arpwatch/RPC2", "arpwatch:8080", "", "http:///x"] {
+    for url in [
+        "ftp://arpwatch/RPC2",
+        "arpwatch:8080",
+        "",
+        "http:///x",
+        "https://u:p@a/",
+    ] {
         let err = Client::new(url, ClientConfig::default()).unwrap_err();
         assert!(
             matches!(err, ClientError::InvalidUrl { .. }),
@@ -327,5 +333,288 @@ async fn a_lease_notice_reaches_python_intact() {
         // What Python stored, marshalled back by Python.
         let stored = c.call(&call("last_lease", vec![])).await.unwrap();
         assert_eq!(lease_from_value(&stored).unwrap(), record);
+    }
+}
+
+// TLS and credentials, against Python's server wrapped in `ssl`, with
+// certificates made by the test (system_tests::pki).
+
+mod tls {
+    use std::ffi::OsStr;
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use arpwatch_rpc::client::{
+        Client, ClientConfig, ClientError, Credentials, TlsConfig, TlsFailure,
+    };
+    use arpwatch_rpc::{MethodCall, Value};
+    use system_tests::pki::{CertFiles, Pki, Usage};
+
+    use super::peers::Peer;
+
+    const LOCAL: &[&str] = &["127.0.0.1", "localhost"];
+
+    /// `serve` over TLS with `server`'s certificate, and more options.
+    fn tls_peer(server: &CertFiles, more: &[&OsStr]) -> Peer {
+        let mut options = vec![
+            OsStr::new("--cert"),
+            server.cert.as_os_str(),
+            OsStr::new("--key"),
+            server.key.as_os_str(),
+        ];
+        options.extend_from_slice(more);
+        Peer::start_with("serve", &options)
+    }
+
+    fn trusting(ca: &Path) -> ClientConfig {
+        ClientConfig {
+            tls: Some(TlsConfig::from_files(Some(ca), None).unwrap()),
+            ..ClientConfig::default()
+        }
+    }
+
+    async fn echo(client: &Client) -> Result<Value, ClientError> {
+        client
+            .call(&MethodCall::new("echo", vec![Value::from("over TLS")]))
+            .await
+    }
+
+    /// The TLS failure of a call, checked to be quick and to say `says`.
+    async fn tls_failure(url: &str, config: ClientConfig, says: &str) -> (TlsFailure, String) {
+        let c = Client::new(url, config).unwrap();
+        let start = Instant::now();
+        let err = echo(&c).await.unwrap_err();
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        let ClientError::Tls {
+            failure, reason, ..
+        } = &err
+        else {
+            panic!("not a TLS error: {err:?}")
+        };
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with(&format!("TLS with {url} failed: ")),
+            "{shown}"
+        );
+        assert!(shown.contains(says), "{shown} lacks {says:?}");
+        assert!(
+            err.is_transient() == (*failure != TlsFailure::NotTls),
+            "{err:?}"
+        );
+        eprintln!("{shown}");
+        (*failure, reason.clone())
+    }
+
+    #[tokio::test]
+    async fn a_server_certificate_from_our_ca_verifies_and_the_connection_is_kept() {
+        let pki = Pki::new("good");
+        let peer = tls_peer(&pki.issue("server", Usage::Server, LOCAL), &[]);
+        let c = Client::new(&peer.https_url("/RPC2"), trusting(pki.ca_file())).unwrap();
+        assert_eq!(echo(&c).await.unwrap(), Value::from("over TLS"));
+        let port = || async {
+            c.call(&MethodCall::new("client_port", vec![]))
+                .await
+                .unwrap()
+        };
+        assert_eq!(port().await, port().await, "no keep-alive over TLS");
+        // By name as well as by address.
+        let by_name = format!("https://localhost:{}/RPC2", peer.port);
+        let c = Client::new(&by_name, trusting(pki.ca_file())).unwrap();
+        assert_eq!(echo(&c).await.unwrap(), Value::from("over TLS"));
+    }
+
+    #[tokio::test]
+    async fn certificates_that_do_not_verify_say_why() {
+        let ours = Pki::new("ours");
+        let theirs = Pki::new("theirs");
+
+        let other_ca = tls_peer(&theirs.issue("server", Usage::Server, LOCAL), &[]);
+        let url = other_ca.https_url("/RPC2");
+        let (failure, reason) = tls_failure(
+            &url,
+            trusting(ours.ca_file()),
+            "not signed by a CA this client trusts",
+        )
+        .await;
+        assert_eq!(failure, TlsFailure::UnknownIssuer, "{reason}");
+        // Without a CA file the system's store is used, which knows neither.
+        let (failure, _) = tls_failure(&url, ClientConfig::default(), "UnknownIssuer").await;
+        assert_eq!(failure, TlsFailure::UnknownIssuer);
+
+        let expired = tls_peer(&ours.issue_expired("old", LOCAL), &[]);
+        let (failure, _) = tls_failure(
+            &expired.https_url("/RPC2"),
+            trusting(ours.ca_file()),
+            "has expired: renew it",
+        )
+        .await;
+        assert_eq!(failure, TlsFailure::Expired);
+
+        let elsewhere = tls_peer(
+            &ours.issue("elsewhere", Usage::Server, &["arpwatch.example"]),
+            &[],
+        );
+        let (failure, reason) = tls_failure(
+            &elsewhere.https_url("/RPC2"),
+            trusting(ours.ca_file()),
+            "not for the URL's host",
+        )
+        .await;
+        assert_eq!(failure, TlsFailure::WrongName);
+        assert!(reason.contains("arpwatch.example"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn a_client_certificate_the_server_requires() {
+        let pki = Pki::new("mutual");
+        let server = pki.issue("server", Usage::Server, LOCAL);
+        let client = pki.issue("aae", Usage::Client, &[]);
+        let peer = tls_peer(
+            &server,
+            &[OsStr::new("--client-ca"), pki.ca_file().as_os_str()],
+        );
+        let url = peer.https_url("/RPC2");
+        let with_cert = ClientConfig {
+            tls: Some(
+                TlsConfig::from_files(Some(pki.ca_file()), Some((&client.cert, &client.key)))
+                    .unwrap(),
+            ),
+            ..ClientConfig::default()
+        };
+        let c = Client::new(&url, with_cert).unwrap();
+        assert_eq!(echo(&c).await.unwrap(), Value::from("over TLS"));
+
+        let (failure, reason) = tls_failure(
+            &url,
+            trusting(pki.ca_file()),
+            "requires a client certificate",
+        )
+        .await;
+        assert_eq!(failure, TlsFailure::Refused, "{reason}");
+
+        // A client certificate from a CA the server does not trust.
+        let strangers = Pki::new("stranger");
+        let stranger = strangers.issue("aae", Usage::Client, &[]);
+        let config = ClientConfig {
+            tls: Some(
+                TlsConfig::from_files(Some(pki.ca_file()), Some((&stranger.cert, &stranger.key)))
+                    .unwrap(),
+            ),
+            ..ClientConfig::default()
+        };
+        let (failure, _) = tls_failure(&url, config, "the server refused the handshake").await;
+        assert_eq!(failure, TlsFailure::Refused);
+    }
+
+    #[test]
+    fn a_key_that_is_not_the_certificates_is_refused_up_front() {
+        let pki = Pki::new("mismatch");
+        let a = pki.issue("a", Usage::Client, &[]);
+        let b = pki.issue("b", Usage::Client, &[]);
+        let err = TlsConfig::from_files(Some(pki.ca_file()), Some((&a.cert, &b.key))).unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            shown.contains(&format!("the client key {}", b.key.display()))
+                && shown.contains("does not belong to the client certificate"),
+            "{shown}"
+        );
+    }
+
+    #[tokio::test]
+    async fn basic_credentials_are_sent_and_a_401_says_so() {
+        let pki = Pki::new("auth");
+        let peer = tls_peer(
+            &pki.issue("server", Usage::Server, LOCAL),
+            &[OsStr::new("--auth"), OsStr::new("aae:c0rrect horse")],
+        );
+        let url = peer.https_url("/RPC2");
+        let with = |user: &str, password: &str| ClientConfig {
+            credentials: Some(Credentials::new(user, password).unwrap()),
+            ..trusting(pki.ca_file())
+        };
+        let c = Client::new(&url, with("aae", "c0rrect horse")).unwrap();
+        assert_eq!(echo(&c).await.unwrap(), Value::from("over TLS"));
+
+        let c = Client::new(&url, with("aae", "wrong")).unwrap();
+        let err = echo(&c).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ClientError::Unauthorized {
+                    sent_credentials: true,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with(&format!("ARPwatch at {url} refused the credentials")),
+            "{shown}"
+        );
+        assert!(!shown.contains("wrong") && !format!("{err:?}").contains("wrong"));
+        assert!(!err.is_transient());
+
+        let c = Client::new(&url, trusting(pki.ca_file())).unwrap();
+        let err = echo(&c).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ClientError::Unauthorized {
+                    sent_credentials: false,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("none are configured"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_wrong_scheme_for_the_port_fails_fast_and_says_so() {
+        let pki = Pki::new("scheme");
+        let tls = tls_peer(&pki.issue("server", Usage::Server, LOCAL), &[]);
+        // http:// to the TLS port.
+        let c = Client::new(&tls.url("/RPC2"), ClientConfig::default()).unwrap();
+        let start = Instant::now();
+        let err = echo(&c).await.unwrap_err();
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(err.to_string().contains("use https://"), "{err}");
+        eprintln!("http to a TLS port: {err}");
+
+        // https:// to a plain port: Python reads the ClientHello as a request
+        // line, and may wait for its end; the call still ends within the
+        // timeout, and says what to check.
+        let plain = Peer::start("serve");
+        let config = ClientConfig {
+            request_timeout: Duration::from_millis(1500),
+            ..trusting(pki.ca_file())
+        };
+        let c = Client::new(&plain.https_url("/RPC2"), config).unwrap();
+        let start = Instant::now();
+        let err = echo(&c).await.unwrap_err();
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+        let shown = err.to_string();
+        assert!(
+            shown.contains("is it a plain http:// port?")
+                || shown.contains("does that port speak TLS"),
+            "{err:?}: {shown}"
+        );
+        eprintln!(
+            "https to a plain port, after {:?}: {shown}",
+            start.elapsed()
+        );
     }
 }

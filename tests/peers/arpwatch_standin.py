@@ -15,10 +15,17 @@ without register_multicall_functions() does (a multicall gets fault 1);
 
 Prints "listening <port>" on stdout once it accepts connections, so a fixture
 can start it on port 0 and learn the port without sleeping.
+
+With --tls-cert and --tls-key it serves https (a client certificate from
+--client-ca required, if given); with --auth-file, whose one line is
+user:password, it answers 401 to a request without those HTTP basic
+credentials. A notice is recorded only once TLS and the credentials passed.
 """
 
 import argparse
+import base64
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -32,6 +39,25 @@ class Handler(SimpleXMLRPCRequestHandler):
     # HTTP/1.1 so the client's keep-alive connection is kept; any path.
     protocol_version = "HTTP/1.1"
     rpc_paths = ()
+
+    def setup(self):
+        # The handshake in this connection's thread, so a client failing it
+        # holds up no other.
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()
+        super().setup()
+
+    def do_POST(self):
+        expected = self.server.authorization
+        if expected and self.headers.get("Authorization") != expected:
+            body = b"credentials required"
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="arpwatch"')
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_POST()
 
     def log_message(self, *args):
         pass
@@ -57,6 +83,28 @@ class Server(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
             self.register_introspection_functions()
         self.register_function(self.lease_seen, "arpwatch.lease_seen")
         self.register_function(self.lease_gone, "arpwatch.lease_gone")
+        self.tls = None
+        if args.tls_cert:
+            self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls.load_cert_chain(args.tls_cert, args.tls_key)
+            if args.client_ca:
+                self.tls.verify_mode = ssl.CERT_REQUIRED
+                self.tls.load_verify_locations(args.client_ca)
+        self.authorization = None
+        if args.auth_file:
+            with open(args.auth_file, encoding="utf-8") as f:
+                pair = f.read().strip()
+            self.authorization = "Basic " + base64.b64encode(pair.encode()).decode()
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        if self.tls:
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def handle_error(self, request, client_address):
+        # Failed handshakes are what the TLS tests provoke: one line each.
+        print(f"stand-in: {sys.exc_info()[1]!r}", file=sys.stderr, flush=True)
 
     def write(self, fields):
         line = "\t".join(escape(str(f)) for f in fields) + "\n"
@@ -107,6 +155,10 @@ def main():
     p.add_argument("--fault", action="store_true", help="answer every notice with a fault")
     p.add_argument("--without-multicall", action="store_true", help="serve no system.multicall")
     p.add_argument("--introspection", action="store_true", help="serve system.listMethods etc.")
+    p.add_argument("--tls-cert", help="serve https with this PEM certificate (chain)")
+    p.add_argument("--tls-key", help="the PEM key of --tls-cert")
+    p.add_argument("--client-ca", help="require a client certificate issued by this PEM CA")
+    p.add_argument("--auth-file", help="require the HTTP basic credentials user:password in it")
     args = p.parse_args()
     server = Server(args)
     print(f"listening {server.server_address[1]}", flush=True)

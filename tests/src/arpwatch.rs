@@ -5,7 +5,8 @@
 //!
 //! It can be created without listening (to test an ARPwatch that is down
 //! from the start), stopped, and started again on the same port; the record
-//! survives restarts. It can answer slowly or with faults.
+//! survives restarts. It can answer slowly or with faults, and serve https
+//! (with a client certificate and HTTP basic credentials required).
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::pki::CertFiles;
 use crate::{free_port, require_program, wait_for};
 
 /// How the stand-in answers; applies from the next (re)start.
@@ -27,6 +29,19 @@ pub struct Behaviour {
     pub without_multicall: bool,
     /// Serve `system.listMethods` (and the other introspection methods).
     pub introspection: bool,
+    /// Serve https instead of http.
+    pub tls: Option<Tls>,
+}
+
+/// The stand-in's https: its certificate, and what it asks of clients.
+#[derive(Clone, Debug)]
+pub struct Tls {
+    /// Must name 127.0.0.1, where aae reaches it.
+    pub server: CertFiles,
+    /// Require a client certificate issued by this CA.
+    pub client_ca: Option<PathBuf>,
+    /// Require the HTTP basic credentials in this file (`user:password`).
+    pub credentials_file: Option<PathBuf>,
 }
 
 /// One notice as the stand-in received it; numbers and times as sent.
@@ -100,6 +115,18 @@ impl ArpwatchStandin {
                 cmd.arg(flag);
             }
         }
+        if let Some(tls) = &self.behaviour.tls {
+            cmd.arg("--tls-cert")
+                .arg(&tls.server.cert)
+                .arg("--tls-key")
+                .arg(&tls.server.key);
+            if let Some(ca) = &tls.client_ca {
+                cmd.arg("--client-ca").arg(ca);
+            }
+            if let Some(file) = &tls.credentials_file {
+                cmd.arg("--auth-file").arg(file);
+            }
+        }
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -132,9 +159,19 @@ impl ArpwatchStandin {
         self.port
     }
 
-    /// The URL aae's `arpwatch-url` takes.
+    /// The URL aae's `arpwatch-url` takes: `https://` when it serves TLS.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/RPC2", self.port)
+        let scheme = if self.behaviour.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}/RPC2", self.port)
+    }
+
+    /// What the stand-in wrote on stderr (failed handshakes, one per line).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("standin.log")).unwrap_or_default()
     }
 
     pub fn is_running(&self) -> bool {

@@ -1,7 +1,7 @@
 //! Fixtures that start the real programs the system tests drive: a
 //! `redis-server` on a free loopback port, and (see the other modules) Kea in
-//! a network namespace, XML-RPC peers written by others, aai, and a Kea HA
-//! pair built of all of them (`ha`).
+//! a network namespace, XML-RPC peers written by others, aai, a Kea HA
+//! pair built of all of them (`ha`), and certificates for TLS (`pki`).
 //!
 //! Every fixture stops what it started when dropped, so a failing test leaves
 //! nothing running. A missing program is a test failure that says to run

@@ -1,214 +1,132 @@
-//! Certificates made for one test by the `openssl` command line: a CA, and
-//! server and client certificates it signs. Nothing here is ever committed;
-//! every file lives in the test's own directory and goes with it.
+//! Certificates made at run time for the TLS tests: a CA of the test's own
+//! and the server and client certificates it issues, written as PEM files
+//! into a directory the Kea under test can read ([`crate::kea::shared_dir`]).
+//! No key or certificate is ever committed.
 //!
-//! ```no_run
-//! let ca = system_tests::pki::Ca::new("test CA");
-//! let server = ca.server("127.0.0.1");
-//! let client = ca.client("aae");
-//! # let _ = (server.cert, client.key);
-//! ```
+//! Keys are ECDSA P-256 (rcgen's default): fast to make, and spoken by
+//! rustls and Python's OpenSSL alike.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::require_program;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, date_time_ymd,
+};
 
-/// A certificate and its key, as PEM files.
+/// A certificate and its key, as files.
 #[derive(Clone, Debug)]
-pub struct Issued {
+pub struct CertFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
 }
 
-/// A self-signed CA in a directory of its own.
-pub struct Ca {
+/// What to issue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Usage {
+    Server,
+    Client,
+}
+
+/// A CA and the directory its files go to. Files are removed on drop.
+pub struct Pki {
     dir: tempfile::TempDir,
-    /// The CA's certificate: what a peer trusts.
-    pub cert: PathBuf,
-    key: PathBuf,
-    serial: std::cell::Cell<u32>,
+    name: String,
+    issuer: Issuer<'static, KeyPair>,
+    ca_file: PathBuf,
 }
 
-impl Ca {
-    pub fn new(name: &str) -> Ca {
-        let dir = tempfile::Builder::new()
-            .prefix("aae-pki-")
-            .tempdir()
-            .expect("temp dir for certificates");
-        let cert = dir.path().join("ca.pem");
-        let key = dir.path().join("ca.key");
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout",
-            path(&key),
-            "-out",
-            path(&cert),
-        ]);
-        Ca {
-            dir,
-            cert,
-            key,
-            serial: std::cell::Cell::new(1),
-        }
-    }
-
-    /// A server certificate for `host` (an IP address or a DNS name, put in
-    /// subjectAltName as such), valid from now for a day.
-    pub fn server(&self, host: &str) -> Issued {
-        let san = if host.parse::<std::net::IpAddr>().is_ok() {
-            format!("IP:{host}")
-        } else {
-            format!("DNS:{host}")
-        };
-        self.issue(host, &san, "serverAuth", Validity::Current)
-    }
-
-    /// A client certificate named `name`.
-    pub fn client(&self, name: &str) -> Issued {
-        self.issue(
-            name,
-            &format!("DNS:{name}"),
-            "clientAuth",
-            Validity::Current,
-        )
-    }
-
-    /// A server certificate for `host` that expired yesterday.
-    pub fn expired_server(&self, host: &str) -> Issued {
-        let san = if host.parse::<std::net::IpAddr>().is_ok() {
-            format!("IP:{host}")
-        } else {
-            format!("DNS:{host}")
-        };
-        self.issue(host, &san, "serverAuth", Validity::Expired)
-    }
-
-    fn issue(&self, name: &str, san: &str, usage: &str, validity: Validity) -> Issued {
-        let n = self.serial.get();
-        self.serial.set(n + 1);
-        let dir = self.dir.path();
-        let key = dir.join(format!("{n}.key"));
-        let csr = dir.join(format!("{n}.csr"));
-        let cert = dir.join(format!("{n}.pem"));
-        let ext = dir.join(format!("{n}.ext"));
-        std::fs::write(
-            &ext,
-            format!(
-                "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
-                 extendedKeyUsage={usage}\nsubjectAltName={san}\n"
-            ),
-        )
-        .expect("write the extensions file");
-        openssl(&[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            &format!("/CN={name}"),
-            "-keyout",
-            path(&key),
-            "-out",
-            path(&csr),
-        ]);
-        let mut args = vec![
-            "x509",
-            "-req",
-            "-in",
-            path(&csr),
-            "-CA",
-            path(&self.cert),
-            "-CAkey",
-            path(&self.key),
-            "-set_serial",
+impl Pki {
+    /// A new CA called `name` (its common name, and the prefix of its
+    /// files); its certificate is written to [`Pki::ca_file`].
+    pub fn new(name: &str) -> Pki {
+        let dir = crate::kea::shared_dir("aae-pki-");
+        let key = KeyPair::generate().expect("a CA key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
         ];
-        let serial = n.to_string();
-        args.push(&serial);
-        args.extend(["-extfile", path(&ext), "-out", path(&cert)]);
-        // `-not_before`/`-not_after` need OpenSSL 3.4; a negative -days
-        // works everywhere and gives a certificate whose end has passed.
-        match validity {
-            Validity::Current => args.extend(["-days", "1"]),
-            Validity::Expired => args.extend(["-days", "-1"]),
+        let cert = params.self_signed(&key).expect("self-sign the CA");
+        let ca_file = dir.path().join(format!("{name}-ca.pem"));
+        write_file(&ca_file, &cert.pem(), 0o644);
+        Pki {
+            dir,
+            name: name.to_owned(),
+            issuer: Issuer::new(params, key),
+            ca_file,
         }
-        openssl(&args);
-        Issued { cert, key }
     }
-}
 
-enum Validity {
-    Current,
-    Expired,
-}
+    /// The CA's certificate (PEM).
+    pub fn ca_file(&self) -> &Path {
+        &self.ca_file
+    }
 
-fn path(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
 
-fn openssl(args: &[&str]) {
-    let out = Command::new(require_program("openssl"))
-        .args(args)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+    /// A certificate for `hosts` (DNS names or IP addresses), valid from
+    /// 1975 to 4096, written as `<ca>-<file>.pem` and `<ca>-<file>.key`
+    /// (mode 0600).
+    pub fn issue(&self, file: &str, usage: Usage, hosts: &[&str]) -> CertFiles {
+        self.issue_with(file, usage, hosts, |_| {})
+    }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// A server certificate for `hosts` that expired in 2001.
+    pub fn issue_expired(&self, file: &str, hosts: &[&str]) -> CertFiles {
+        self.issue_with(file, Usage::Server, hosts, |p| {
+            p.not_before = date_time_ymd(2000, 1, 1);
+            p.not_after = date_time_ymd(2001, 1, 1);
+        })
+    }
 
-    #[test]
-    fn issues_certificates_the_ca_verifies() {
-        let ca = Ca::new("pki self-test");
-        let server = ca.server("127.0.0.1");
-        let client = ca.client("aae");
-        let expired = ca.expired_server("127.0.0.1");
-        let verify = |cert: &Path| {
-            Command::new("openssl")
-                .args(["verify", "-CAfile", path(&ca.cert), path(cert)])
-                .output()
-                .unwrap()
+    fn issue_with(
+        &self,
+        file: &str,
+        usage: Usage,
+        hosts: &[&str],
+        adjust: impl FnOnce(&mut CertificateParams),
+    ) -> CertFiles {
+        let key = KeyPair::generate().expect("a leaf key");
+        let names: Vec<String> = hosts.iter().map(|h| (*h).to_owned()).collect();
+        let mut params = CertificateParams::new(names).expect("leaf params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("{} {file}", self.name));
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![match usage {
+            Usage::Server => ExtendedKeyUsagePurpose::ServerAuth,
+            Usage::Client => ExtendedKeyUsagePurpose::ClientAuth,
+        }];
+        adjust(&mut params);
+        let cert = params.signed_by(&key, &self.issuer).expect("issue");
+        let files = CertFiles {
+            cert: self.dir.path().join(format!("{}-{file}.pem", self.name)),
+            key: self.dir.path().join(format!("{}-{file}.key", self.name)),
         };
-        assert!(verify(&server.cert).status.success());
-        assert!(verify(&client.cert).status.success());
-        let out = verify(&expired.cert);
-        assert!(!out.status.success());
-        assert!(
-            String::from_utf8_lossy(&out.stdout).contains("expired")
-                || String::from_utf8_lossy(&out.stderr).contains("expired"),
-            "{out:?}"
-        );
-        let other = Ca::new("another CA");
-        assert!(
-            !Command::new("openssl")
-                .args(["verify", "-CAfile", path(&other.cert), path(&server.cert)])
-                .output()
-                .unwrap()
-                .status
-                .success()
-        );
+        write_file(&files.cert, &cert.pem(), 0o644);
+        write_file(&files.key, &key.serialize_pem(), 0o600);
+        files
     }
+}
+
+/// Writes `text` to `path` with `mode` (a credentials file, for instance).
+pub fn write_file(path: &Path, text: &str, mode: u32) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
 }

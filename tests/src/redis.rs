@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::pki::Issued;
+use crate::pki::CertFiles;
 use crate::{free_port, require_program, wait_for};
 
 /// What a server is started with beyond the defaults.
@@ -28,7 +28,7 @@ pub struct Options {
 #[derive(Clone, Debug)]
 pub struct Tls {
     /// The server's certificate and key.
-    pub server: Issued,
+    pub server: CertFiles,
     /// The CA client certificates must chain to.
     pub ca: PathBuf,
     /// `tls-auth-clients`: whether a client must present a certificate

@@ -11,11 +11,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use system_tests::arpwatch::{ArpwatchStandin, Notice};
+use system_tests::arpwatch::{ArpwatchStandin, Behaviour, Notice, Tls};
 use system_tests::kea::{
     Family, Kea, KeaConfig, LeaseRow, PerfRun, aae_library, perfdhcp, seen_by_kea, shared_dir,
 };
 use system_tests::netns::{NetnsPair, PortForward};
+use system_tests::pki::{Pki, Usage, write_file};
 use system_tests::redis::RedisServer;
 use system_tests::{poll_until, wait_for};
 
@@ -58,6 +59,11 @@ impl Chain {
     /// default place (Kea's state directory), which tests running in
     /// parallel would share.
     fn start(arpwatch: ArpwatchStandin, multicall: Option<bool>) -> Chain {
+        Chain::start_with(arpwatch, multicall, json!({}))
+    }
+
+    /// [`Chain::start`] with more hook parameters (`extra`, a JSON object).
+    fn start_with(arpwatch: ArpwatchStandin, multicall: Option<bool>, extra: Value) -> Chain {
         let redis = RedisServer::start();
         let net = NetnsPair::create();
         let fwd = vec![
@@ -65,7 +71,7 @@ impl Chain {
             net.forward_to_host(arpwatch.port()),
         ];
         let spool_dir = shared_dir("aae-spool-");
-        let mut parameters = json!({
+        let mut params = json!({
             "redis-url": redis.url(),
             "arpwatch-url": arpwatch.url(),
             "arpwatch-spool": seen_by_kea(&spool_dir.path().join("arpwatch.spool")),
@@ -73,11 +79,18 @@ impl Chain {
             "grace-period": GRACE
         });
         if let Some(multicall) = multicall {
-            parameters["arpwatch-multicall"] = json!(multicall);
+            params["arpwatch-multicall"] = json!(multicall);
+        }
+        let params_map = params.as_object_mut().expect("a map");
+        for (k, v) in extra
+            .as_object()
+            .expect("extra parameters are a JSON object")
+        {
+            params_map.insert(k.clone(), v.clone());
         }
         let config = KeaConfig {
             valid_lifetime: VALID_LIFETIME,
-            ..KeaConfig::default().with_hook(&aae_library(), parameters)
+            ..KeaConfig::default().with_hook(&aae_library(), params)
         };
         let kea = Kea::start(&net, &config);
         Chain {
@@ -940,5 +953,153 @@ fn a_spool_in_a_missing_directory_is_refused_at_load() {
     assert!(
         line.contains("parameter 'arpwatch-spool'") && line.contains("No such file or directory"),
         "{line}"
+    );
+}
+
+/// An ARPwatch stand-in serving https with a certificate `pki` issued for
+/// 127.0.0.1, asking for the client certificate and credentials of `tls`.
+fn https_standin(
+    pki: &Pki,
+    client_ca: Option<&Pki>,
+    credentials_file: Option<&std::path::Path>,
+) -> Behaviour {
+    Behaviour {
+        tls: Some(Tls {
+            server: pki.issue("arpwatch", Usage::Server, &["127.0.0.1"]),
+            client_ca: client_ca.map(|ca| ca.ca_file().to_owned()),
+            credentials_file: credentials_file.map(std::path::Path::to_owned),
+        }),
+        ..Behaviour::default()
+    }
+}
+
+/// Over https, with a client certificate the stand-in requires and HTTP
+/// basic credentials it checks, every lease reaches ARPwatch; the password
+/// shows neither in Kea's log nor in its config-get.
+#[test]
+fn leases_reach_arpwatch_over_https_with_a_client_certificate_and_credentials() {
+    const PASSWORD: &str = "chain-s3cret";
+    let pki = Pki::new("chain");
+    let client = pki.issue("aae", Usage::Client, &[]);
+    let credentials = pki.dir().join("arpwatch.credentials");
+    write_file(&credentials, &format!("aae:{PASSWORD}\n"), 0o600);
+    let arpwatch = ArpwatchStandin::start_with(https_standin(&pki, Some(&pki), Some(&credentials)));
+    assert!(arpwatch.url().starts_with("https://127.0.0.1:"));
+    let chain = Chain::start_with(
+        arpwatch,
+        None,
+        json!({
+            "arpwatch-ca-file": seen_by_kea(pki.ca_file()),
+            "arpwatch-client-cert": seen_by_kea(&client.cert),
+            "arpwatch-client-key": seen_by_kea(&client.key),
+            "arpwatch-credentials-file": seen_by_kea(&credentials),
+        }),
+    );
+    chain
+        .perfdhcp(&["-R", "20", "-r", "40", "-f", "10", "-p", "2"])
+        .assert_served("REQUEST-ACK");
+    let leases = chain.wait_arpwatch_matches_kea();
+    chain.wait_redis_matches_kea();
+    let log = chain.kea.log();
+    let loaded = log
+        .lines()
+        .find(|l| l.contains("AAE_LOAD_OK"))
+        .unwrap_or_else(|| panic!("no AAE_LOAD_OK:\n{log}"));
+    assert!(
+        loaded.contains("CA file")
+            && loaded.contains("client certificate")
+            && loaded.contains("as user 'aae'"),
+        "{loaded}"
+    );
+    assert!(
+        !log.contains("AAE_ARPWATCH_DOWN"),
+        "{}",
+        chain.diagnostics()
+    );
+    assert!(!log.contains(PASSWORD), "the password is in Kea's log");
+    let config = chain.kea.command_ok("config-get", None).to_string();
+    assert!(config.contains("arpwatch-credentials-file"), "{config}");
+    assert!(!config.contains(PASSWORD), "the password is in config-get");
+    eprintln!(
+        "{} leases over https in {} multicalls",
+        leases.len(),
+        chain.arpwatch.multicalls().len()
+    );
+}
+
+/// A stand-in whose certificate is from another CA is an outage of the
+/// ARPwatch sink: Kea serves every client, Redis is not held back, one
+/// AAE_ARPWATCH_DOWN line gives the verification reason, and once the
+/// stand-in restarts with a certificate from aae's CA it hears every
+/// address's final state.
+#[test]
+fn a_certificate_from_another_ca_is_an_outage_that_ends_with_a_good_one() {
+    let ours = Pki::new("ours");
+    let theirs = Pki::new("theirs");
+    let arpwatch = ArpwatchStandin::start_with(https_standin(&theirs, None, None));
+    let mut chain = Chain::start_with(
+        arpwatch,
+        Some(false),
+        json!({"arpwatch-ca-file": seen_by_kea(ours.ca_file())}),
+    );
+    let run = chain.perfdhcp(&["-R", "40", "-r", "40", "-f", "10", "-p", "2"]);
+    assert_all_answered(&run, "DISCOVER-OFFER");
+    assert_all_answered(&run, "REQUEST-ACK");
+    let leases = chain.wait_redis_matches_kea();
+    let down = wait_for("AAE_ARPWATCH_DOWN in Kea's log", SETTLE, || {
+        let log = chain.kea.log();
+        let lines: Vec<String> = log
+            .lines()
+            .filter(|l| l.contains("AAE_ARPWATCH_DOWN"))
+            .map(str::to_owned)
+            .collect();
+        (!lines.is_empty()).then_some(lines)
+    });
+    assert_eq!(down.len(), 1, "{down:#?}");
+    assert!(
+        down[0].contains("TLS with https://127.0.0.1:")
+            && down[0].contains("not signed by a CA this client trusts"),
+        "{}",
+        down[0]
+    );
+    assert!(chain.arpwatch.notices().is_empty());
+    assert!(
+        chain.arpwatch.log().contains("unknown ca"),
+        "the stand-in saw no refused handshake: {}",
+        chain.arpwatch.log()
+    );
+    assert_eq!(
+        chain.stat("aae.events-dropped"),
+        0,
+        "{}",
+        chain.diagnostics()
+    );
+
+    chain
+        .arpwatch
+        .set_behaviour(https_standin(&ours, None, None));
+    chain.arpwatch.restart();
+    let settled = chain.wait_arpwatch_matches_kea();
+    assert_eq!(
+        ips(&settled),
+        ips(&leases),
+        "Kea granted leases after the run"
+    );
+    let log = chain.kea.log();
+    assert_eq!(
+        log.matches("AAE_ARPWATCH_DOWN").count(),
+        1,
+        "{}",
+        chain.diagnostics()
+    );
+    assert!(log.contains("AAE_ARPWATCH_UP"), "{}", chain.diagnostics());
+    wait_for("aae.backlog to empty", SETTLE, || {
+        (chain.stat("aae.backlog") == 0).then_some(())
+    });
+    eprintln!(
+        "{} leases; {} notices once the certificate was replaced; down line: {}",
+        leases.len(),
+        chain.arpwatch.notices().len(),
+        down[0]
     );
 }

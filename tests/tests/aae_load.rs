@@ -8,8 +8,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use system_tests::kea::{Family, Kea, KeaConfig, aae_library, perfdhcp};
+use system_tests::kea::{Family, Kea, KeaConfig, aae_library, perfdhcp, seen_by_kea};
 use system_tests::netns::NetnsPair;
+use system_tests::pki::{Pki, Usage, write_file};
 use system_tests::redis::RedisServer;
 use system_tests::wait_for;
 
@@ -91,12 +92,43 @@ fn loads_serves_dora_and_publishes_counters() {
 #[test]
 fn bad_parameters_are_refused_and_named_in_the_log() {
     let net = NetnsPair::create();
-    for (params, named) in [
-        (json!({"redis-ulr": "redis://127.0.0.1:6379"}), "redis-ulr"),
-        (json!({"workers": "two"}), "workers"),
-        (json!({"grace-period": -5}), "grace-period"),
-        (json!({"redis-url": "http://127.0.0.1:6379"}), "redis-url"),
-        (json!({"arpwatch-url": "not a url"}), "arpwatch-url"),
+    // Files for the TLS parameters, where the Kea under test sees them.
+    let pki = Pki::new("load");
+    let client = pki.issue("aae", Usage::Client, &[]);
+    let shared = pki.dir().join("shared.credentials");
+    write_file(&shared, "aae:load-s3cret\n", 0o644);
+    let missing_ca = pki.dir().join("missing-ca.pem");
+    let https = "https://127.0.0.1:9/RPC2";
+    // The parameters, the one the refusal must name, and what else it says.
+    for (params, named, says) in [
+        (
+            json!({"redis-ulr": "redis://127.0.0.1:6379"}),
+            "redis-ulr",
+            "",
+        ),
+        (json!({"workers": "two"}), "workers", ""),
+        (json!({"grace-period": -5}), "grace-period", ""),
+        (
+            json!({"redis-url": "http://127.0.0.1:6379"}),
+            "redis-url",
+            "",
+        ),
+        (json!({"arpwatch-url": "not a url"}), "arpwatch-url", ""),
+        (
+            json!({"arpwatch-url": https, "arpwatch-credentials-file": seen_by_kea(&shared)}),
+            "arpwatch-credentials-file",
+            "chmod 0600",
+        ),
+        (
+            json!({"arpwatch-url": https, "arpwatch-client-cert": seen_by_kea(&client.cert)}),
+            "arpwatch-client-cert",
+            "together with 'arpwatch-client-key'",
+        ),
+        (
+            json!({"arpwatch-url": https, "arpwatch-ca-file": seen_by_kea(&missing_ca)}),
+            "arpwatch-ca-file",
+            "cannot read it",
+        ),
     ] {
         let (status, log) = Kea::start_failing(&net, &hook_config(params.clone()));
         assert!(!status.success(), "Kea accepted {params}:\n{log}");
@@ -105,8 +137,12 @@ fn bad_parameters_are_refused_and_named_in_the_log() {
             .find(|l| l.contains("AAE_LOAD_FAILED"))
             .unwrap_or_else(|| panic!("no AAE_LOAD_FAILED for {params}:\n{log}"));
         assert!(
-            line.contains(named),
-            "the refusal of {params} does not name '{named}': {line}"
+            line.contains(&format!("'{named}'")) && line.contains(says),
+            "the refusal of {params} does not name '{named}' or say {says:?}: {line}"
+        );
+        assert!(
+            !log.contains("load-s3cret"),
+            "a password in Kea's log:\n{log}"
         );
         assert!(
             !log.contains("DHCP4_STARTED"),

@@ -52,7 +52,8 @@ impl ArpwatchSink {
         Arc::new(Choice::new(config.arpwatch_multicall))
     }
 
-    /// Checks the URL only; nothing is connected until the first send.
+    /// Checks the URL only; nothing is connected until the first send. The
+    /// TLS files and credentials were read with the parameters.
     pub fn new(
         url: &str,
         config: &Config,
@@ -63,6 +64,8 @@ impl ArpwatchSink {
         let client_config = ClientConfig {
             connect_timeout: config.arpwatch_timeout,
             request_timeout: config.arpwatch_timeout,
+            tls: config.arpwatch_tls.clone(),
+            credentials: config.arpwatch_credentials.clone(),
             ..ClientConfig::default()
         };
         Ok(ArpwatchSink {

@@ -79,8 +79,17 @@ fn try_load(mut handle: Pin<&mut ffi::LibraryHandle>) -> Result<(), String> {
         Spool::At(path) => path.display().to_string(),
         Spool::Off | Spool::Default => "off".to_owned(),
     };
+    // Files and the user only: never a key or password.
+    let mut security = String::new();
+    if let Some(tls) = &config.arpwatch_tls {
+        security = format!(" ({tls}");
+        if let Some(credentials) = &config.arpwatch_credentials {
+            security.push_str(&format!(", as user '{}'", credentials.user()));
+        }
+        security.push(')');
+    }
     let summary = format!(
-        "DHCPv{family}, node '{}', redis {}, arpwatch {}, spool {spool}",
+        "DHCPv{family}, node '{}', redis {}, arpwatch {}{security}, spool {spool}",
         config.node_name,
         config.redis_url,
         config.arpwatch_url.as_deref().unwrap_or("off")

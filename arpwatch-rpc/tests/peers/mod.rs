@@ -42,8 +42,14 @@ pub struct Peer {
 impl Peer {
     /// Starts the peer and waits (bounded) for the port it announces.
     pub fn start(mode: &str) -> Peer {
+        Peer::start_with(mode, &[])
+    }
+
+    /// [`Peer::start`] with options after the mode (`serve --cert F ...`).
+    pub fn start_with(mode: &str, options: &[&std::ffi::OsStr]) -> Peer {
         let mut child = python()
             .arg(mode)
+            .args(options)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -83,6 +89,10 @@ impl Peer {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
     }
 }
 

@@ -3,7 +3,11 @@
 
 Modes (first argument):
   serve         SimpleXMLRPCServer (allow_none, multicall, introspection,
-                HTTP/1.1 keep-alive) on 127.0.0.1, port 0.
+                HTTP/1.1 keep-alive) on 127.0.0.1, port 0. Options:
+                --cert F --key F  serve https with this certificate and key
+                --client-ca F     require a client certificate from this CA
+                --auth USER:PASS  answer 401 unless the request carries these
+                                  HTTP basic credentials
   silent        accepts TCP connections and never answers.
   full-backlog  a listener whose accept queue is full, so new SYNs are dropped.
   redump        reads a methodCall or methodResponse on stdin, writes it back
@@ -16,9 +20,12 @@ Listening modes print "PORT <n>" as their first line, then serve until stdin
 closes (so a test that dies never leaves one behind).
 """
 
+import argparse
+import base64
 import datetime
 import os
 import socket
+import ssl
 import sys
 import threading
 import xmlrpc.client
@@ -44,10 +51,27 @@ COUNT_LOCK = threading.Lock()
 class Handler(SimpleXMLRPCRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    def setup(self):
+        # The TLS handshake, in this connection's thread: a client that
+        # fails it must not hold up the others.
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()
+        super().setup()
+
     def do_POST(self):
         CURRENT.port = self.client_address[1]
         with COUNT_LOCK:
             COUNT[0] += 1
+        expected = self.server.authorization
+        if expected and self.headers.get("Authorization") != expected:
+            body = b"credentials required"
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="arpwatch"')
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if self.path == "/junk":
             body = b"this is not XML-RPC"
             self.send_response(200)
@@ -64,11 +88,40 @@ class Handler(SimpleXMLRPCRequestHandler):
 
 class Server(ThreadingMixIn, SimpleXMLRPCServer):
     daemon_threads = True
+    tls = None
+    authorization = None
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        if self.tls:
+            sock = self.tls.wrap_socket(sock, server_side=True,
+                                        do_handshake_on_connect=False)
+        return sock, addr
+
+    def handle_error(self, request, client_address):
+        # Failed handshakes are what the TLS tests provoke, and the client's
+        # side of them is what they check: nothing to print.
+        pass
 
 
 def serve():
+    p = argparse.ArgumentParser(prog="xmlrpc_peer.py serve")
+    p.add_argument("--cert")
+    p.add_argument("--key")
+    p.add_argument("--client-ca")
+    p.add_argument("--auth")
+    args = p.parse_args(sys.argv[2:])
     server = Server(("127.0.0.1", 0), requestHandler=Handler, allow_none=True,
                     logRequests=False)
+    if args.cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.cert, args.key)
+        if args.client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(args.client_ca)
+        server.tls = ctx
+    if args.auth:
+        server.authorization = "Basic " + base64.b64encode(args.auth.encode()).decode()
     server.register_introspection_functions()
     server.register_multicall_functions()
     leases = []
