@@ -951,6 +951,17 @@ mod tests {
     }
 
     #[test]
+    fn a_password_in_the_redis_url_is_never_shown() {
+        assert_eq!(redacted_url("redis://u:pw@h:1/0"), "redis://u:***@h:1/0");
+        assert_eq!(redacted_url("redis://:p@w@h"), "redis://:***@h");
+        assert_eq!(redacted_url("rediss://aae@h:6380"), "rediss://aae@h:6380");
+        assert_eq!(
+            redacted_url("unix:///run/redis.sock"),
+            "unix:///run/redis.sock"
+        );
+    }
+
+    #[test]
     fn secrets_and_tls_files_are_read_at_load_and_never_shown() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();

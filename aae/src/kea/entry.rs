@@ -91,7 +91,7 @@ fn try_load(mut handle: Pin<&mut ffi::LibraryHandle>) -> Result<(), String> {
     let summary = format!(
         "DHCPv{family}, node '{}', redis {}, arpwatch {}{security}, spool {spool}",
         config.node_name,
-        config.redis_url,
+        crate::config::redacted_url(&config.redis_url),
         config.arpwatch_url.as_deref().unwrap_or("off")
     );
     // Stop a previous instance Kea somehow did not unload, so its threads
