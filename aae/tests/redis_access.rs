@@ -22,17 +22,8 @@ use system_tests::redis::{Options, RedisServer, Tls};
 const AAE_PASSWORD: &str = "aae-test-Pw-1";
 const AAI_PASSWORD: &str = "aai-test-Pw-2";
 
-/// The ACL block of docs/operations.md, with the test's passwords.
 fn documented_acl() -> String {
-    let doc = include_str!("../../docs/operations.md");
-    let start = doc
-        .find("```acl\n")
-        .expect("docs/operations.md has an ```acl block")
-        + "```acl\n".len();
-    let len = doc[start..].find("```").expect("the acl block ends");
-    doc[start..start + len]
-        .replace("CHANGE-ME-AAE", AAE_PASSWORD)
-        .replace("CHANGE-ME-AAI", AAI_PASSWORD)
+    system_tests::redis::documented_acl(AAE_PASSWORD, AAI_PASSWORD)
 }
 
 fn write_secret(dir: &Path, name: &str, text: &str) -> String {

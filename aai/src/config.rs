@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::http::allow::{AllowList, Cidr};
 use crate::http::auth::{Credentials, CredentialsFile};
+use crate::store::RedisAccess;
 use crate::tls::{Tls, TlsFiles};
 
 /// Where the daemon looks for its file when `--config` is not given.
@@ -29,6 +30,10 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 pub struct FileConfig {
     pub listen: Option<OneOrMany>,
     pub redis_url: Option<String>,
+    pub redis_password_file: Option<String>,
+    pub redis_ca_file: Option<String>,
+    pub redis_client_cert: Option<String>,
+    pub redis_client_key: Option<String>,
     pub key_prefix: Option<String>,
     pub redis_timeout_ms: Option<u64>,
     pub allow: Option<OneOrMany>,
@@ -96,6 +101,8 @@ pub struct Settings {
     /// Addresses to bind when systemd hands over no sockets.
     pub listen: Vec<SocketAddr>,
     pub redis_url: String,
+    /// What reaching Redis takes beyond its URL: a password, TLS material.
+    pub redis_access: RedisAccess,
     pub schema: RedisSchema,
     /// Upper bound on one Redis round trip, connecting included.
     pub redis_timeout: Duration,
@@ -120,6 +127,7 @@ impl Default for Settings {
         Settings {
             listen: vec![DEFAULT_LISTEN.parse().expect("literal")],
             redis_url: DEFAULT_REDIS_URL.to_owned(),
+            redis_access: RedisAccess::default(),
             schema: RedisSchema::default(),
             redis_timeout: Duration::from_millis(250),
             allow: AllowList::loopback(),
@@ -393,6 +401,81 @@ pub fn resolve(file: FileConfig, flags: &Overrides, origin: &str) -> Result<Sett
             ));
         }
     }
+    let tls_url = matches!(s.redis_url.split("://").next(), Some("rediss" | "valkeys"));
+    if let Some(p) = path("redis-password-file", file.redis_password_file)? {
+        let text = crate::secret::read(&p).map_err(|m| {
+            bad(
+                "redis-password-file",
+                origin,
+                format!("{}: {m}", p.display()),
+            )
+        })?;
+        let password = text.strip_suffix('\n').unwrap_or(&text);
+        if password.is_empty() || password.contains(['\n', '\r']) {
+            return Err(bad(
+                "redis-password-file",
+                origin,
+                format!("{}: expected the password on one line", p.display()),
+            ));
+        }
+        s.redis_access.password = Some(password.to_owned());
+    }
+    let pem = |key: &'static str, p: PathBuf, kind: &str, secret: bool| {
+        if !tls_url {
+            return Err(bad(
+                key,
+                origin,
+                "needs TLS to Redis: redis-url must be rediss:// (or valkeys://)".into(),
+            ));
+        }
+        let text = if secret {
+            crate::secret::read(&p)
+        } else {
+            std::fs::read_to_string(&p).map_err(|e| format!("cannot read it: {e}"))
+        }
+        .map_err(|m| bad(key, origin, format!("{}: {m}", p.display())))?;
+        let block = format!("{kind}-----");
+        if !text
+            .lines()
+            .any(|l| l.starts_with("-----BEGIN ") && l.ends_with(&block))
+        {
+            return Err(bad(
+                key,
+                origin,
+                format!("{}: no PEM {kind} block in it", p.display()),
+            ));
+        }
+        Ok(text.into_bytes())
+    };
+    if let Some(p) = path("redis-ca-file", file.redis_ca_file)? {
+        s.redis_access.ca_pem = Some(pem("redis-ca-file", p, "CERTIFICATE", false)?);
+    }
+    match (
+        path("redis-client-cert", file.redis_client_cert)?,
+        path("redis-client-key", file.redis_client_key)?,
+    ) {
+        (None, None) => {}
+        (Some(c), Some(k)) => {
+            s.redis_access.client_pem = Some((
+                pem("redis-client-cert", c, "CERTIFICATE", false)?,
+                pem("redis-client-key", k, "PRIVATE KEY", true)?,
+            ));
+        }
+        (Some(_), None) => {
+            return Err(bad(
+                "redis-client-key",
+                origin,
+                "is missing: redis-client-cert needs the key that goes with it".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(bad(
+                "redis-client-cert",
+                origin,
+                "is missing: redis-client-key needs the certificate that goes with it".into(),
+            ));
+        }
+    }
     if let Some(p) = path("credentials-file", file.credentials_file)? {
         let loaded = Credentials::load(&p)
             .map_err(|m| bad("credentials-file", origin, format!("{}: {m}", p.display())))?;
@@ -448,14 +531,11 @@ pub fn redacted_url(url: &str) -> String {
         return url.to_owned();
     };
     let userinfo = &rest[..at];
-    let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-    let masked = if userinfo.contains(':') {
-        format!("{user}:***")
-    } else {
-        // A lone userinfo is a password to Redis (AUTH with one argument).
-        "***".to_owned()
+    // A lone userinfo is the ACL user's name (the redis crate reads it so).
+    let Some((user, _)) = userinfo.split_once(':') else {
+        return url.to_owned();
     };
-    format!("{scheme}://{masked}{}", &rest[at..])
+    format!("{scheme}://{user}:***{}", &rest[at..])
 }
 
 /// Reads `path` (or the default) and resolves it with `flags`.
@@ -579,7 +659,7 @@ mod tests {
     fn passwords_never_reach_logs() {
         assert_eq!(redacted_url("redis://:pw@h:1/0"), "redis://:***@h:1/0");
         assert_eq!(redacted_url("redis://u:pw@h"), "redis://u:***@h");
-        assert_eq!(redacted_url("redis://pw@h"), "redis://***@h");
+        assert_eq!(redacted_url("redis://aai@h"), "redis://aai@h");
         assert_eq!(redacted_url("redis://h:6379"), "redis://h:6379");
         assert_eq!(redacted_url("unix:///run/r.sock"), "unix:///run/r.sock");
         let e = from("redis-url = \"http://:secret@x\"").unwrap_err();

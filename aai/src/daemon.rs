@@ -85,6 +85,7 @@ async fn serve(
     let metrics = Arc::new(Metrics::new());
     let store = Store::new(
         &settings.redis_url,
+        &settings.redis_access,
         settings.schema.clone(),
         settings.redis_timeout,
         metrics.clone(),

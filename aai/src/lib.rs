@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod query;
 pub mod reload;
 pub mod rpc;
+pub mod secret;
 pub mod store;
 pub mod systemd;
 pub mod tls;

@@ -36,6 +36,24 @@ pub struct Tls {
     pub client_certs: bool,
 }
 
+/// The least-privilege ACL docs/operations.md gives for aae and aai (its
+/// ```` ```acl ```` block), with these passwords in place of its
+/// placeholders: the tests run the documented ACL, not a copy of it.
+pub fn documented_acl(aae_password: &str, aai_password: &str) -> String {
+    let doc = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/operations.md"
+    ));
+    let start = doc
+        .find("```acl\n")
+        .expect("docs/operations.md has an ```acl block")
+        + "```acl\n".len();
+    let len = doc[start..].find("```").expect("the acl block ends");
+    doc[start..start + len]
+        .replace("CHANGE-ME-AAE", aae_password)
+        .replace("CHANGE-ME-AAI", aai_password)
+}
+
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,

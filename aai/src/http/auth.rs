@@ -7,7 +7,6 @@
 //! here ever puts a user name or a password into a message.
 
 use std::fmt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -102,21 +101,7 @@ impl Credentials {
     /// Reads and parses `path`, refusing a file that other users could read
     /// or anyone but its owner could change.
     pub fn load(path: &Path) -> Result<Credentials, String> {
-        let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
-        let mode = meta.mode() & 0o7777;
-        // Group read is allowed: it is how a file is shared with a service's
-        // group (0640 root:GROUP), and how the ACL systemd puts on a
-        // LoadCredential= copy shows in the mode bits.
-        if mode & 0o027 != 0 {
-            return Err(format!(
-                "is readable or writable by other users (mode {mode:04o}); it holds passwords: \
-                 chmod 0600 {p} (or 0640 with a group only aai is in, e.g. chown root:aai), \
-                 or hand it to the service with LoadCredential= (see docs/operations.md)",
-                p = path.display()
-            ));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
-        Credentials::parse(&text)
+        Credentials::parse(&crate::secret::read(path)?)
     }
 
     /// The number of users.

@@ -8,4 +8,5 @@ mod hostile;
 mod lifecycle;
 mod outage;
 mod pki;
+mod redis_access;
 mod tls;

@@ -1,0 +1,86 @@
+//! aai reading from a Redis that asks for more than an address: the ACL
+//! user docs/operations.md gives it, its password in a file, over TLS with
+//! a client certificate.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use system_tests::pki::{Pki, Usage};
+use system_tests::redis::{Options, RedisServer, Tls, documented_acl};
+
+use crate::fixture::{Aai, BIN, lease, store};
+
+const AAI_PASSWORD: &str = "aai-test-Pw-2";
+
+fn secret(dir: &std::path::Path, name: &str, text: &str, mode: u32) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    p
+}
+
+#[test]
+fn answers_as_its_acl_user_over_tls_with_its_password_from_a_file() {
+    let ca = Pki::new("aai-redis");
+    let redis = RedisServer::start_with(Options {
+        acl: Some(documented_acl("unused-aae-pw", AAI_PASSWORD)),
+        tls: Some(Tls {
+            server: ca.issue("server", Usage::Server, &["127.0.0.1"]),
+            ca: ca.ca_file().to_owned(),
+            client_certs: true,
+        }),
+    });
+    store(&redis, &lease("192.0.2.77", "aa:bb:cc:dd:ee:77"));
+    let client = ca.issue("aai", Usage::Client, &["aai"]);
+    let dir = tempfile::tempdir().unwrap();
+    let password = secret(
+        dir.path(),
+        "redis-password",
+        &format!("{AAI_PASSWORD}\n"),
+        0o640,
+    );
+    let aai = Aai::start(
+        &format!("rediss://aai@127.0.0.1:{}", redis.tls_port()),
+        &format!(
+            "redis-password-file = {:?}\nredis-ca-file = {:?}\nredis-client-cert = {:?}\nredis-client-key = {:?}",
+            password,
+            ca.ca_file(),
+            client.cert,
+            client.key
+        ),
+    );
+    aai.still_answers("192.0.2.77", "aa:bb:cc:dd:ee:77");
+    assert!(!aai.log().contains(AAI_PASSWORD), "{}", aai.log());
+}
+
+/// Refused by `--check-config`, naming the key, the file and the fix.
+#[test]
+fn a_redis_password_file_others_can_read_or_tls_files_without_rediss_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = secret(dir.path(), "open", "pw\n", 0o644);
+    let ca = Pki::new("aai-redis-refused");
+    for (toml, want) in [
+        (format!("redis-password-file = {open:?}"), "mode 0644"),
+        (
+            format!("redis-ca-file = {:?}", ca.ca_file()),
+            "redis-url must be rediss://",
+        ),
+    ] {
+        let config = dir.path().join("aai.toml");
+        std::fs::write(
+            &config,
+            format!("redis-url = \"redis://127.0.0.1:1\"\n{toml}\n"),
+        )
+        .unwrap();
+        let out = Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .arg("--check-config")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{toml}: accepted\n{text}");
+        assert!(text.contains(want), "{toml}: {text}");
+    }
+}
