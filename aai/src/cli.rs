@@ -49,6 +49,20 @@ pub enum Command {
         /// Print the whole lease, not only the MAC
         #[arg(long)]
         lease: bool,
+        /// For https: the CAs (PEM) aai's certificate must chain to
+        /// [default: the system's]
+        #[arg(long, value_name = "PEM")]
+        ca_file: Option<PathBuf>,
+        /// For an aai with tls-client-ca: the certificate to present (PEM)
+        #[arg(long, value_name = "PEM", requires = "client_key")]
+        client_cert: Option<PathBuf>,
+        /// The private key of --client-cert (PEM)
+        #[arg(long, value_name = "PEM", requires = "client_cert")]
+        client_key: Option<PathBuf>,
+        /// For an aai with credentials-file: a file of one user:password
+        /// line, others unable to read it
+        #[arg(long, value_name = "FILE")]
+        credentials_file: Option<PathBuf>,
     },
 }
 
@@ -66,20 +80,28 @@ pub fn main() -> ExitCode {
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
 
-    if let Some(Command::Query { ip, server, lease }) = cli.command {
+    if let Some(Command::Query {
+        ip,
+        server,
+        lease,
+        ca_file,
+        client_cert,
+        client_key,
+        credentials_file,
+    }) = cli.command
+    {
         let tls = matches!(&loaded, Ok(s) if s.tls.is_some());
-        if server.as_deref().map_or(tls, |s| s.starts_with("https:")) {
-            eprintln!(
-                "aai query: cannot ask over TLS yet (its XML-RPC client speaks plain HTTP only); \
-                 ask with Python's xmlrpc.client instead, see docs/operations.md"
-            );
-            return ExitCode::from(2);
-        }
         let server = server.unwrap_or_else(|| match &loaded {
-            Ok(s) => crate::query::default_server(&s.listen),
+            Ok(s) => crate::query::default_server(&s.listen, tls),
             Err(_) => format!("http://{}/RPC2", config::DEFAULT_LISTEN),
         });
-        return crate::query::run(&ip, &server, lease);
+        let how = crate::query::How {
+            lease,
+            ca_file,
+            client: client_cert.zip(client_key),
+            credentials_file,
+        };
+        return crate::query::run(&ip, &server, &how);
     }
 
     let settings = match loaded {

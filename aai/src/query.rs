@@ -1,17 +1,33 @@
 //! `aai query IP`: asks a running aai over XML-RPC, as ARPwatch would.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use arpwatch_rpc::DateTime;
-use arpwatch_rpc::client::{Client, ClientConfig, ClientError};
+use arpwatch_rpc::client::{Client, ClientConfig, ClientError, Credentials, TlsConfig};
 use arpwatch_rpc::contract;
 
-/// The URL of an aai listening on the first of `listen`; an unspecified
-/// address (`0.0.0.0`, `::`) is asked on loopback.
-pub fn default_server(listen: &[SocketAddr]) -> String {
+/// What to ask, and what to show an aai behind TLS and credentials.
+#[derive(Debug, Default)]
+pub struct How {
+    /// The whole lease, not only the MAC.
+    pub lease: bool,
+    /// CAs to trust instead of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate and its key.
+    pub client: Option<(PathBuf, PathBuf)>,
+    /// A file of one `user:password` line.
+    pub credentials_file: Option<PathBuf>,
+}
+
+/// The URL of an aai listening on the first of `listen` (`https` when it
+/// serves TLS); an unspecified address (`0.0.0.0`, `::`) is asked on
+/// loopback.
+pub fn default_server(listen: &[SocketAddr], tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
     let Some(mut a) = listen.first().copied() else {
-        return format!("http://{}/RPC2", crate::config::DEFAULT_LISTEN);
+        return format!("{scheme}://{}/RPC2", crate::config::DEFAULT_LISTEN);
     };
     if a.ip().is_unspecified() {
         a.set_ip(match a {
@@ -19,14 +35,41 @@ pub fn default_server(listen: &[SocketAddr]) -> String {
             SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
-    format!("http://{a}/RPC2")
+    format!("{scheme}://{a}/RPC2")
+}
+
+/// The client's TLS and credentials, from `how`'s files.
+fn client_config(how: &How) -> Result<ClientConfig, String> {
+    let mut config = ClientConfig::default();
+    if how.ca_file.is_some() || how.client.is_some() {
+        let client = how.client.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
+        config.tls =
+            Some(TlsConfig::from_files(how.ca_file.as_deref(), client).map_err(|e| e.to_string())?);
+    }
+    if let Some(path) = &how.credentials_file {
+        let text = crate::secret::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let line = text.trim_end_matches(['\n', '\r']);
+        let (user, password) = line
+            .split_once(':')
+            .ok_or_else(|| format!("{}: expected one line user:password", path.display()))?;
+        config.credentials =
+            Some(Credentials::new(user, password).map_err(|e| format!("{}: {e}", path.display()))?);
+    }
+    Ok(config)
 }
 
 /// Prints the MAC (or the lease) for `ip`, or `no lease`. Exit status: 0
 /// answered (lease or not), 1 the server sent a fault, 2 it could not be asked.
-pub fn run(ip: &str, server: &str, lease: bool) -> ExitCode {
+pub fn run(ip: &str, server: &str, how: &How) -> ExitCode {
     let ip = match lease_model::parse_ip(ip) {
         Ok(ip) => ip,
+        Err(e) => {
+            eprintln!("aai query: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match client_config(how) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("aai query: {e}");
             return ExitCode::from(2);
@@ -42,7 +85,7 @@ pub fn run(ip: &str, server: &str, lease: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(ask(ip, server, lease)) {
+    match rt.block_on(ask(ip, server, config, how.lease)) {
         Ok(text) => {
             println!("{text}");
             ExitCode::SUCCESS
@@ -58,8 +101,13 @@ pub fn run(ip: &str, server: &str, lease: bool) -> ExitCode {
     }
 }
 
-async fn ask(ip: IpAddr, server: &str, lease: bool) -> Result<String, ClientError> {
-    let client = Client::new(server, ClientConfig::default())?;
+async fn ask(
+    ip: IpAddr,
+    server: &str,
+    config: ClientConfig,
+    lease: bool,
+) -> Result<String, ClientError> {
+    let client = Client::new(server, config)?;
     if !lease {
         let v = client.call(&contract::get_mac_call(ip)).await?;
         return Ok(match contract::parse_mac_result(&v) {

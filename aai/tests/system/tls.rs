@@ -158,6 +158,30 @@ fn python_and_perl_over_https() {
         "aai log:\n{}",
         aai.log()
     );
+
+    // aai's own `aai query`, with the same CA, certificate and credentials;
+    // without the certificate the handshake fails, and it says so.
+    let query = |with_cert: bool| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--config", "/dev/null", "query", "192.0.2.10", "--server"])
+            .arg(format!("https://{host}/RPC2"))
+            .args(["--ca-file", ca_pem, "--credentials-file"])
+            .arg(&creds);
+        if with_cert {
+            cmd.args(["--client-cert", cert, "--client-key", key]);
+        }
+        cmd.output().unwrap()
+    };
+    let q = query(true);
+    assert_eq!(
+        (q.status.code(), String::from_utf8_lossy(&q.stdout).trim()),
+        (Some(0), GOOD_MAC),
+        "{q:?}\naai log:\n{}",
+        aai.log()
+    );
+    let q = query(false);
+    assert_eq!(q.status.code(), Some(2), "{q:?}");
+    assert!(String::from_utf8_lossy(&q.stderr).contains("TLS"), "{q:?}");
     assert!(!aai.log().contains("horse"), "{}", aai.log());
 }
 
@@ -402,8 +426,7 @@ fn check_config_names_the_bad_tls_or_credentials_file() {
     let (code, out, err) = check(format!("tls-cert = \"{c}\"\ntls-key = \"{k}\"\n"));
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains(&format!("tls cert {c}")), "{out}");
-    // `aai query` cannot speak TLS yet, and says so rather than failing
-    // with a confusing HTTP 400.
+    // With TLS configured, `aai query` asks over https by default.
     let q = Command::new(BIN)
         .arg("--config")
         .arg(dir.path().join("aai.toml"))
@@ -412,7 +435,7 @@ fn check_config_names_the_bad_tls_or_credentials_file() {
         .unwrap();
     assert_eq!(q.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&q.stderr).contains("cannot ask over TLS yet"),
+        String::from_utf8_lossy(&q.stderr).contains("https://127.0.0.1:8736/RPC2"),
         "{q:?}"
     );
     for (text, want) in [
