@@ -132,31 +132,7 @@ impl Default for Config {
     }
 }
 
-/// Secrets and TLS material for Redis, read from their files at load, so a
-/// bad file is refused then and the parameters Kea shows (`config-get`)
-/// hold paths only.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct RedisAccess {
-    /// From `redis-password-file`; replaces any password in `redis-url`.
-    pub password: Option<String>,
-    /// From `redis-ca-file` (PEM): the CAs a `rediss://` server's certificate
-    /// must chain to, instead of the system's.
-    pub ca_pem: Option<Vec<u8>>,
-    /// From `redis-client-cert` and `redis-client-key` (PEM), for a Redis
-    /// with `tls-auth-clients`.
-    pub client_pem: Option<(Vec<u8>, Vec<u8>)>,
-}
-
-impl fmt::Debug for RedisAccess {
-    /// Says what is there, never what it is.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisAccess")
-            .field("password", &self.password.as_ref().map(|_| "(secret)"))
-            .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
-            .field("client_pem", &self.client_pem.as_ref().map(|_| "(secret)"))
-            .finish()
-    }
-}
+pub use secrets::RedisAccess;
 
 /// The `arpwatch-multicall` setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -484,75 +460,33 @@ fn redis_url(p: &'static str, v: &Value) -> Result<String, ConfigError> {
     }
 }
 
-/// `url` with the password of its authority, if any, replaced by `***`.
+/// `url` with its password, if any, shown as `***`.
 pub(crate) fn redacted_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..end].rsplit_once('@') {
-        Some((userinfo, host)) if userinfo.contains(':') => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}{}", &rest[end..])
-        }
-        _ => url.to_owned(),
-    }
+    secrets::redact_url(url)
 }
 
 /// The text of a file holding a secret (a password, credentials, a private
-/// key), refused unless it is a regular file of at most 64 KiB that neither
-/// other users nor the group may change and other users cannot read.
-/// Group-readable is allowed: Debian gives such files root:_kea, 0640 (as
-/// Kea's own `/etc/kea/kea-api-password`). The mode checked is the opened
-/// file's, not what the name pointed to a moment before, and no error
-/// repeats any of the file's text.
+/// key), at most 64 KiB: refused unless other users cannot read it and only
+/// its owner can change it ([`secrets::read_file`]). Group read is allowed:
+/// Debian gives such files root:_kea, 0640 (as Kea's own
+/// `/etc/kea/kea-api-password`).
 fn secret_file(p: &'static str, v: &Value) -> Result<String, ConfigError> {
-    use std::io::Read;
-    use std::os::unix::fs::PermissionsExt;
-    const MAX_BYTES: u64 = 64 * 1024;
     let path = Path::new(string(p, v, "the path of a file")?);
-    let refuse = |why: String| ConfigError::Invalid {
-        parameter: p,
-        expected: "a regular file Kea's user can read and other users cannot".into(),
-        got: format!("{} ({why})", shown(v)),
-    };
-    let fix = format!(
-        "run chown root:_kea {0} and chmod 0640 {0} (or chown _kea and chmod 0600)",
-        path.display()
-    );
-    let cannot_read = |e: std::io::Error| {
-        if e.kind() == std::io::ErrorKind::PermissionDenied {
-            refuse(format!("Kea cannot read it: {e}; {fix}"))
+    secrets::read_file(path, 64 * 1024).map_err(|e| {
+        let fix = if e.is_permissions() {
+            format!(
+                "; run chown root:_kea {0} and chmod 0640 {0} (or chown _kea and chmod 0600)",
+                path.display()
+            )
         } else {
-            refuse(format!("cannot read it: {e}"))
+            String::new()
+        };
+        ConfigError::Invalid {
+            parameter: p,
+            expected: "a regular file Kea's user can read and other users cannot".into(),
+            got: format!("{} ({e}{fix})", shown(v)),
         }
-    };
-    // Checked before opening: opening a FIFO would block.
-    if !std::fs::metadata(path).map_err(cannot_read)?.is_file() {
-        return Err(refuse("not a regular file".into()));
-    }
-    let file = std::fs::File::open(path).map_err(cannot_read)?;
-    let meta = file.metadata().map_err(cannot_read)?;
-    let mode = meta.permissions().mode() & 0o777;
-    if !meta.is_file() {
-        return Err(refuse("not a regular file".into()));
-    }
-    if mode & 0o027 != 0 {
-        return Err(refuse(format!(
-            "mode {mode:04o}: other users may read it, or others than its owner change it; {fix}"
-        )));
-    }
-    let mut text = String::new();
-    file.take(MAX_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::InvalidData => refuse("not UTF-8 text".into()),
-            _ => cannot_read(e),
-        })?;
-    if text.len() as u64 > MAX_BYTES {
-        return Err(refuse(format!("longer than {MAX_BYTES} bytes")));
-    }
-    Ok(text)
+    })
 }
 
 /// A PEM file holding at least one block of `kind` (`CERTIFICATE`, or any

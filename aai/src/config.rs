@@ -520,22 +520,9 @@ fn expand_path(v: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// `url` with any password replaced by `***`, for logs and messages
-/// (`redis://:secret@host` and `redis://user:secret@host` both carry one).
+/// `url` with its password, if any, shown as `***`, for logs and messages.
 pub fn redacted_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_owned();
-    };
-    let userinfo = &rest[..at];
-    // A lone userinfo is the ACL user's name (the redis crate reads it so).
-    let Some((user, _)) = userinfo.split_once(':') else {
-        return url.to_owned();
-    };
-    format!("{scheme}://{user}:***{}", &rest[at..])
+    secrets::redact_url(url)
 }
 
 /// Reads `path` (or the default) and resolves it with `flags`.

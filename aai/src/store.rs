@@ -25,55 +25,7 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
 }
 
-/// Secrets and TLS material for Redis, read from their files at start.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct RedisAccess {
-    /// From `redis-password-file`; replaces any password in `redis-url`.
-    pub password: Option<String>,
-    /// From `redis-ca-file` (PEM): the CAs a `rediss://` server's certificate
-    /// must chain to, instead of the system's.
-    pub ca_pem: Option<Vec<u8>>,
-    /// From `redis-client-cert` and `redis-client-key` (PEM).
-    pub client_pem: Option<(Vec<u8>, Vec<u8>)>,
-}
-
-impl std::fmt::Debug for RedisAccess {
-    /// Says what is there, never what it is.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisAccess")
-            .field("password", &self.password.as_ref().map(|_| "(secret)"))
-            .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
-            .field("client_pem", &self.client_pem.as_ref().map(|_| "(secret)"))
-            .finish()
-    }
-}
-
-/// A client for `url` with what `access` adds: the password from its file,
-/// and for `rediss://` the CA and client certificate given.
-fn client(url: &str, access: &RedisAccess) -> Result<redis::Client, redis::RedisError> {
-    use redis::IntoConnectionInfo;
-    let mut info = url.into_connection_info()?;
-    if let Some(password) = &access.password {
-        let settings = info.redis_settings().clone().set_password(password);
-        info = info.set_redis_settings(settings);
-    }
-    if access.ca_pem.is_none() && access.client_pem.is_none() {
-        return redis::Client::open(info);
-    }
-    redis::Client::build_with_tls(
-        info,
-        redis::TlsCertificates {
-            client_tls: access
-                .client_pem
-                .as_ref()
-                .map(|(cert, key)| redis::ClientTlsConfig {
-                    client_cert: cert.clone(),
-                    client_key: key.clone(),
-                }),
-            root_cert: access.ca_pem.clone(),
-        },
-    )
-}
+pub use secrets::RedisAccess;
 
 /// Reads lease records from Redis.
 #[derive(Clone)]
@@ -98,7 +50,7 @@ impl Store {
         timeout: Duration,
         metrics: Arc<Metrics>,
     ) -> Result<Store, redis::RedisError> {
-        let client = client(url, access)?;
+        let client = secrets::redis_client(url, access)?;
         // Few, quick reconnect attempts: a request waits at most `timeout`
         // anyway, and the next request triggers a fresh attempt.
         let config = ConnectionManagerConfig::new()

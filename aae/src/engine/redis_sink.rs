@@ -278,35 +278,6 @@ pub(crate) struct RedisSink {
     node: String,
 }
 
-/// A client for `redis-url` with what `RedisAccess` adds: the password from
-/// its file, and for `rediss://` the CA and client certificate given (the
-/// system's CAs otherwise).
-fn client(config: &Config) -> Result<redis::Client, redis::RedisError> {
-    use redis::IntoConnectionInfo;
-    let access = &config.redis_access;
-    let mut info = config.redis_url.as_str().into_connection_info()?;
-    if let Some(password) = &access.password {
-        let settings = info.redis_settings().clone().set_password(password);
-        info = info.set_redis_settings(settings);
-    }
-    if access.ca_pem.is_none() && access.client_pem.is_none() {
-        return redis::Client::open(info);
-    }
-    redis::Client::build_with_tls(
-        info,
-        redis::TlsCertificates {
-            client_tls: access
-                .client_pem
-                .as_ref()
-                .map(|(cert, key)| redis::ClientTlsConfig {
-                    client_cert: cert.clone(),
-                    client_key: key.clone(),
-                }),
-            root_cert: access.ca_pem.clone(),
-        },
-    )
-}
-
 impl RedisSink {
     /// Checks the URL only; connecting happens on the first send, so a Redis
     /// that is down at load does not stop Kea from starting.
@@ -318,7 +289,7 @@ impl RedisSink {
         let marker = RedisSchema::marker_key(&config.node_name, watch.instance);
         Ok(RedisSink {
             server: Server {
-                client: client(config)?,
+                client: secrets::redis_client(&config.redis_url, &config.redis_access)?,
                 timeout: config.redis_timeout,
                 watch,
                 marker,

@@ -471,7 +471,7 @@ fn check_config_names_the_bad_tls_or_credentials_file() {
         (
             format!("credentials-file = \"{}\"\n", creds.display()),
             format!(
-                "`credentials-file`: {}: is readable or writable by other users (mode 0644)",
+                "`credentials-file`: {}: mode 0644: other users may read it",
                 creds.display()
             ),
         ),
