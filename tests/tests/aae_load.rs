@@ -129,6 +129,16 @@ fn bad_parameters_are_refused_and_named_in_the_log() {
             "arpwatch-ca-file",
             "cannot read it",
         ),
+        (
+            json!({"redis-password-file": seen_by_kea(&shared)}),
+            "redis-password-file",
+            "chmod 0640",
+        ),
+        (
+            json!({"redis-ca-file": seen_by_kea(pki.ca_file())}),
+            "redis-ca-file",
+            "rediss://",
+        ),
     ] {
         let (status, log) = Kea::start_failing(&net, &hook_config(params.clone()));
         assert!(!status.success(), "Kea accepted {params}:\n{log}");
