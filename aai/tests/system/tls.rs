@@ -507,3 +507,22 @@ fn check_config_names_the_bad_tls_or_credentials_file() {
     assert!(o.contains("basic credentials of 1 users"), "{o}");
     assert!(e.contains("clear text"), "{e}");
 }
+
+/// TLS to a plain-HTTP aai: the handshake fails at once (aai answers the
+/// ClientHello as a bad HTTP request and closes), nothing hangs, and the
+/// next plain client is served.
+#[test]
+fn tls_to_the_plain_port_fails_fast_and_the_next_client_is_served() {
+    let pki = tempfile::tempdir().unwrap();
+    let ca = Ca::new(pki.path(), "test-ca");
+    let (_redis, aai) = setup("");
+    let start = Instant::now();
+    let got = tls_connect(aai.addr(), None, &client_config(&ca, None));
+    assert!(got.is_err(), "a TLS handshake with a plain port: {got:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        start.elapsed()
+    );
+    aai.still_answers("192.0.2.10", GOOD_MAC);
+}
