@@ -17,14 +17,10 @@ use dhcp_aae::engine::{Export, Exporter};
 use dhcp_aae::messages::{Log, Message};
 use lease_model::{Lease, LeaseEvent};
 use system_tests::pki::{CertFiles, Pki, Usage};
-use system_tests::redis::{Options, RedisServer, Tls};
+use system_tests::redis::{Options, RedisServer};
 
 const AAE_PASSWORD: &str = "aae-test-Pw-1";
 const AAI_PASSWORD: &str = "aai-test-Pw-2";
-
-fn documented_acl() -> String {
-    system_tests::redis::documented_acl(AAE_PASSWORD, AAI_PASSWORD)
-}
 
 fn write_secret(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
@@ -66,14 +62,7 @@ fn logged(id: &str) -> Vec<String> {
 #[test]
 fn over_tls_with_an_acl_user_aae_writes_only_what_its_acl_allows() {
     let ca = Pki::new("redis-test");
-    let redis = RedisServer::start_with(Options {
-        acl: Some(documented_acl()),
-        tls: Some(Tls {
-            server: ca.issue("server", Usage::Server, &["127.0.0.1"]),
-            ca: ca.ca_file().to_owned(),
-            client_certs: true,
-        }),
-    });
+    let redis = RedisServer::start_with(Options::documented(&ca, AAE_PASSWORD, AAI_PASSWORD));
     let dir = tempfile::tempdir().unwrap();
     let password = write_secret(dir.path(), "redis-password", &format!("{AAE_PASSWORD}\n"));
     let client = ca.issue("aae", Usage::Client, &["aae"]);
@@ -131,14 +120,7 @@ fn over_tls_with_an_acl_user_aae_writes_only_what_its_acl_allows() {
 #[test]
 fn a_redis_that_fails_tls_or_the_password_is_an_outage_with_the_reason() {
     let ca = Pki::new("redis-test");
-    let redis = RedisServer::start_with(Options {
-        acl: Some(documented_acl()),
-        tls: Some(Tls {
-            server: ca.issue("server", Usage::Server, &["127.0.0.1"]),
-            ca: ca.ca_file().to_owned(),
-            client_certs: true,
-        }),
-    });
+    let redis = RedisServer::start_with(Options::documented(&ca, AAE_PASSWORD, AAI_PASSWORD));
     let dir = tempfile::tempdir().unwrap();
     let client = ca.issue("aae", Usage::Client, &["aae"]);
     let other = Pki::new("another");

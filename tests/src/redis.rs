@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::pki::CertFiles;
+use crate::pki::{CertFiles, Pki, Usage};
 use crate::{free_port, require_program, wait_for};
 
 /// What a server is started with beyond the defaults.
@@ -23,6 +23,22 @@ pub struct Options {
     pub acl: Option<String>,
     /// Also listen with TLS, on [`RedisServer::tls_port`].
     pub tls: Option<Tls>,
+}
+
+impl Options {
+    /// The ACL docs/operations.md gives aae and aai (with these passwords),
+    /// and TLS with a certificate for 127.0.0.1 from `pki`, which client
+    /// certificates must also come from: a Redis set up as the docs say.
+    pub fn documented(pki: &Pki, aae_password: &str, aai_password: &str) -> Options {
+        Options {
+            acl: Some(documented_acl(aae_password, aai_password)),
+            tls: Some(Tls {
+                server: pki.issue("redis-server", Usage::Server, &["127.0.0.1"]),
+                ca: pki.ca_file().to_owned(),
+                client_certs: true,
+            }),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use system_tests::pki::{Pki, Usage};
-use system_tests::redis::{Options, RedisServer, Tls, documented_acl};
+use system_tests::redis::{Options, RedisServer};
 
 use crate::fixture::{Aai, BIN, lease, store};
 
@@ -22,14 +22,7 @@ fn secret(dir: &std::path::Path, name: &str, text: &str, mode: u32) -> std::path
 #[test]
 fn answers_as_its_acl_user_over_tls_with_its_password_from_a_file() {
     let ca = Pki::new("aai-redis");
-    let redis = RedisServer::start_with(Options {
-        acl: Some(documented_acl("unused-aae-pw", AAI_PASSWORD)),
-        tls: Some(Tls {
-            server: ca.issue("server", Usage::Server, &["127.0.0.1"]),
-            ca: ca.ca_file().to_owned(),
-            client_certs: true,
-        }),
-    });
+    let redis = RedisServer::start_with(Options::documented(&ca, "unused-aae-pw", AAI_PASSWORD));
     store(&redis, &lease("192.0.2.77", "aa:bb:cc:dd:ee:77"));
     let client = ca.issue("aai", Usage::Client, &["aai"]);
     let dir = tempfile::tempdir().unwrap();
