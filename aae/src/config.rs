@@ -35,9 +35,10 @@ const GRACE_SECS: (u64, u64) = (0, 7 * 24 * 3600);
 const ARPWATCH_TIMEOUT_MS: (u64, u64) = (1, 600_000);
 
 /// Every parameter the hook accepts, for the "unknown parameter" message.
-pub const PARAMETERS: [&str; 19] = [
+pub const PARAMETERS: [&str; 20] = [
     "redis-url",
     "redis-password-file",
+    "redis-sentinel-password-file",
     "redis-ca-file",
     "redis-client-cert",
     "redis-client-key",
@@ -61,7 +62,8 @@ pub const PARAMETERS: [&str; 19] = [
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Where leases are written: `redis://host[:port][/db]`,
-    /// `redis+unix:///path` or `unix:///path`.
+    /// `redis+unix:///path`, `unix:///path`, or the primary of a Sentinel
+    /// service, `redis+sentinel://host[:port],.../service[/db]`.
     pub redis_url: String,
     /// What reaching Redis takes beyond its URL: a password, TLS material.
     pub redis_access: RedisAccess,
@@ -132,7 +134,7 @@ impl Default for Config {
     }
 }
 
-pub use secrets::RedisAccess;
+pub use redis_endpoint::RedisAccess;
 
 /// The `arpwatch-multicall` setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,19 +243,22 @@ impl Config {
         if let Some((p, v)) = get("redis-url") {
             c.redis_url = redis_url(p, v)?;
         }
+        let endpoint = redis_endpoint::Endpoint::parse(&c.redis_url).expect("checked above");
         if let Some((p, v)) = get("redis-password-file") {
-            let text = secret_file(p, v)?;
-            let password = text.strip_suffix('\n').unwrap_or(&text);
-            if password.is_empty() || password.contains(['\n', '\r']) {
-                return Err(ConfigError::Invalid {
-                    parameter: p,
-                    expected: "a file holding the password on one line".into(),
-                    got: format!("{} (empty, or more than one line)", shown(v)),
-                });
-            }
-            c.redis_access.password = Some(password.to_owned());
+            c.redis_access.password = Some(password_file(p, v)?);
         }
-        let tls = matches!(c.redis_url.split("://").next(), Some("rediss" | "valkeys"));
+        if let Some((p, v)) = get("redis-sentinel-password-file") {
+            if !matches!(endpoint, redis_endpoint::Endpoint::Sentinel(_)) {
+                return Err(invalid(
+                    p,
+                    "no sentinels' password unless 'redis-url' is redis+sentinel:// \
+                     (or rediss+sentinel://)",
+                    v,
+                ));
+            }
+            c.redis_access.sentinel_password = Some(password_file(p, v)?);
+        }
+        let tls = endpoint.is_tls();
         if let Some((p, v)) = get("redis-ca-file") {
             c.redis_access.ca_pem = Some(pem_file(p, v, "CERTIFICATE", tls, false)?);
         }
@@ -433,10 +438,27 @@ fn integer(
     }
 }
 
+/// A file holding one password on one line (a final newline allowed).
+fn password_file(p: &'static str, v: &Value) -> Result<String, ConfigError> {
+    let text = secret_file(p, v)?;
+    let password = text.strip_suffix('\n').unwrap_or(&text);
+    if password.is_empty() || password.contains(['\n', '\r']) {
+        return Err(ConfigError::Invalid {
+            parameter: p,
+            expected: "a file holding the password on one line".into(),
+            got: format!("{} (empty, or more than one line)", shown(v)),
+        });
+    }
+    Ok(password.to_owned())
+}
+
 fn redis_url(p: &'static str, v: &Value) -> Result<String, ConfigError> {
     const EXPECTED: &str = "a Redis URL: redis://[user[:password]@]host[:port][/db], \
                             rediss://... (TLS), \
-                            redis+unix:///path/to/socket or unix:///path/to/socket";
+                            redis+unix:///path/to/socket or unix:///path/to/socket, \
+                            or a Sentinel service: \
+                            redis+sentinel://[user[:password]@]host[:port][,host[:port]...]/service[/db] \
+                            (rediss+sentinel:// for TLS)";
     let url = string(p, v, EXPECTED)?;
     // Never repeat a password in the URL in an error message.
     let shown_url = || shown(&Value::String(redacted_url(url)));
@@ -450,7 +472,7 @@ fn redis_url(p: &'static str, v: &Value) -> Result<String, ConfigError> {
     // A password in the URL still works, as it always has (refusing it
     // would break a working node at upgrade), but config-get shows it: the
     // docs point to 'redis-password-file'.
-    match redis::IntoConnectionInfo::into_connection_info(url) {
+    match redis_endpoint::Endpoint::parse(url) {
         Ok(_) => Ok(url.to_owned()),
         Err(e) => Err(ConfigError::Invalid {
             parameter: p,
@@ -501,7 +523,7 @@ fn pem_file(
     if !tls {
         return Err(invalid(
             p,
-            "no TLS file unless 'redis-url' is rediss:// (or valkeys://)",
+            "no TLS file unless 'redis-url' is rediss:// (or valkeys://, rediss+sentinel://)",
             v,
         ));
     }

@@ -44,6 +44,7 @@ messages! {
     AAE_PANIC = Error, "a Rust panic was caught at the Kea border; Kea goes on";
     AAE_REDIS_DOWN = Error, "writing to Redis failed; the leases stay pending and are retried with backoff (check that Redis runs and that 'redis-url' points at it)";
     AAE_REDIS_UP = Info, "Redis accepts writes again after failing; the pending leases are being written";
+    AAE_REDIS_PRIMARY = Info, "with a Sentinel service in 'redis-url', aae reached its primary: the first time after load, and after each failover it followed (the text says the primary before and how many failovers were followed); a primary new to aae gets every current lease written again, as a restarted Redis does";
     AAE_REDIS_FLUSHED = Warn, "Redis lost aae's marker key though it did not restart (FLUSHALL or FLUSHDB, the key deleted, or evicted under maxmemory), so every current lease from Kea's lease database is written to it again";
     AAE_ARPWATCH_DOWN = Error, "notifying ARPwatch failed; the notices stay pending and are retried with backoff (check that ARPwatch runs and that 'arpwatch-url' points at it; over https the text gives the TLS reason, such as a server certificate that does not verify against 'arpwatch-ca-file', or refused credentials)";
     AAE_ARPWATCH_UP = Info, "ARPwatch accepts notices again after failing; the pending notices are being sent";

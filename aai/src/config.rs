@@ -14,6 +14,7 @@ use crate::http::allow::{AllowList, Cidr};
 use crate::http::auth::{Credentials, CredentialsFile};
 use crate::store::RedisAccess;
 use crate::tls::{Tls, TlsFiles};
+use redis_endpoint::{Endpoint, ReadFrom};
 
 /// Where the daemon looks for its file when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/aai/aai.toml";
@@ -31,6 +32,8 @@ pub struct FileConfig {
     pub listen: Option<OneOrMany>,
     pub redis_url: Option<String>,
     pub redis_password_file: Option<String>,
+    pub redis_sentinel_password_file: Option<String>,
+    pub redis_read_from: Option<String>,
     pub redis_ca_file: Option<String>,
     pub redis_client_cert: Option<String>,
     pub redis_client_key: Option<String>,
@@ -103,6 +106,8 @@ pub struct Settings {
     pub redis_url: String,
     /// What reaching Redis takes beyond its URL: a password, TLS material.
     pub redis_access: RedisAccess,
+    /// With a Sentinel service: read from its primary, or from a replica.
+    pub redis_read_from: ReadFrom,
     pub schema: RedisSchema,
     /// Upper bound on one Redis round trip, connecting included.
     pub redis_timeout: Duration,
@@ -128,6 +133,7 @@ impl Default for Settings {
             listen: vec![DEFAULT_LISTEN.parse().expect("literal")],
             redis_url: DEFAULT_REDIS_URL.to_owned(),
             redis_access: RedisAccess::default(),
+            redis_read_from: ReadFrom::Primary,
             schema: RedisSchema::default(),
             redis_timeout: Duration::from_millis(250),
             allow: AllowList::loopback(),
@@ -232,12 +238,13 @@ pub fn resolve(file: FileConfig, flags: &Overrides, origin: &str) -> Result<Sett
         (None, u) => (u, origin),
     };
     if let Some(url) = url {
-        redis::Client::open(url.as_str()).map_err(|e| {
+        Endpoint::parse(&url).map_err(|e| {
             bad(
                 "redis-url",
                 url_origin,
                 format!(
-                    "{:?} is not a Redis URL ({e}); expected redis://HOST:PORT[/DB] or unix:///PATH",
+                    "{:?} is not a Redis URL ({e}); expected redis://HOST:PORT[/DB], unix:///PATH \
+                     or redis+sentinel://HOST[:PORT][,HOST[:PORT]...]/SERVICE[/DB]",
                     redacted_url(&url)
                 ),
             )
@@ -401,31 +408,61 @@ pub fn resolve(file: FileConfig, flags: &Overrides, origin: &str) -> Result<Sett
             ));
         }
     }
-    let tls_url = matches!(s.redis_url.split("://").next(), Some("rediss" | "valkeys"));
-    if let Some(p) = path("redis-password-file", file.redis_password_file)? {
-        let text = crate::secret::read(&p).map_err(|m| {
-            bad(
-                "redis-password-file",
-                origin,
-                format!("{}: {m}", p.display()),
-            )
-        })?;
+    let endpoint = Endpoint::parse(&s.redis_url).expect("checked above");
+    let sentinel = matches!(endpoint, Endpoint::Sentinel(_));
+    let tls_url = endpoint.is_tls();
+    let password = |key: &'static str, p: PathBuf| {
+        let text = crate::secret::read(&p)
+            .map_err(|m| bad(key, origin, format!("{}: {m}", p.display())))?;
         let password = text.strip_suffix('\n').unwrap_or(&text);
         if password.is_empty() || password.contains(['\n', '\r']) {
             return Err(bad(
-                "redis-password-file",
+                key,
                 origin,
                 format!("{}: expected the password on one line", p.display()),
             ));
         }
-        s.redis_access.password = Some(password.to_owned());
+        Ok(password.to_owned())
+    };
+    if let Some(p) = path("redis-password-file", file.redis_password_file)? {
+        s.redis_access.password = Some(password("redis-password-file", p)?);
+    }
+    let needs_sentinel = |key: &'static str| {
+        bad(
+            key,
+            origin,
+            "needs a Sentinel service: redis-url must be redis+sentinel:// (or rediss+sentinel://)"
+                .into(),
+        )
+    };
+    if let Some(p) = path(
+        "redis-sentinel-password-file",
+        file.redis_sentinel_password_file,
+    )? {
+        if !sentinel {
+            return Err(needs_sentinel("redis-sentinel-password-file"));
+        }
+        s.redis_access.sentinel_password = Some(password("redis-sentinel-password-file", p)?);
+    }
+    match file.redis_read_from.as_deref() {
+        None | Some("primary") => {}
+        Some("replica") if sentinel => s.redis_read_from = ReadFrom::Replica,
+        Some("replica") => return Err(needs_sentinel("redis-read-from")),
+        Some(other) => {
+            return Err(bad(
+                "redis-read-from",
+                origin,
+                format!("{other:?}: expected \"primary\" or \"replica\""),
+            ));
+        }
     }
     let pem = |key: &'static str, p: PathBuf, kind: &str, secret: bool| {
         if !tls_url {
             return Err(bad(
                 key,
                 origin,
-                "needs TLS to Redis: redis-url must be rediss:// (or valkeys://)".into(),
+                "needs TLS to Redis: redis-url must be rediss:// (or valkeys://, rediss+sentinel://)"
+                    .into(),
             ));
         }
         let text = if secret {

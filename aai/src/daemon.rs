@@ -86,6 +86,7 @@ async fn serve(
     let store = Store::new(
         &settings.redis_url,
         &settings.redis_access,
+        settings.redis_read_from,
         settings.schema.clone(),
         settings.redis_timeout,
         metrics.clone(),

@@ -297,6 +297,28 @@ impl Drop for Gauge<'_> {
     }
 }
 
+/// The Redis the lookups go to, in the exposition format: the failovers
+/// followed (a counter), and the primary now as an info-style gauge.
+pub fn redis_status(status: &redis_endpoint::Status) -> String {
+    let mut o = String::new();
+    o.push_str(
+        "# HELP aai_redis_failovers_total New primaries of the Sentinel service that aai found and moved to.\n\
+         # TYPE aai_redis_failovers_total counter\n",
+    );
+    o.push_str(&format!("aai_redis_failovers_total {}\n", status.failovers));
+    if let Some(p) = &status.primary {
+        o.push_str(
+            "# HELP aai_redis_primary The Redis primary now (1 for the one named).\n\
+             # TYPE aai_redis_primary gauge\n",
+        );
+        o.push_str(&format!(
+            "aai_redis_primary{{addr=\"{}\"}} 1\n",
+            p.replace(['\\', '"', '\n'], "_")
+        ));
+    }
+    o
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,5 @@
 //! Secrets as aae and aai both handle them: see the README.
 
-mod redis_access;
-
-pub use redis_access::{RedisAccess, redis_client};
-
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;

@@ -79,6 +79,7 @@ fn loads_serves_dora_and_publishes_counters() {
         "events-dropped",
         "events-skipped",
         "backlog",
+        "redis-failovers",
     ] {
         assert!(
             stats.contains_key(&format!("aae.{name}")),
@@ -87,6 +88,7 @@ fn loads_serves_dora_and_publishes_counters() {
     }
     assert_eq!(stats["aae.events-dropped"], 0);
     assert_eq!(stats["aae.events-skipped"], 0);
+    assert_eq!(stats["aae.redis-failovers"], 0);
 }
 
 #[test]

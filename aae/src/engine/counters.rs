@@ -28,11 +28,14 @@ pub struct Counters {
     /// Distinct addresses pending now, for any sink (in flight included).
     /// Only a resync takes it past `queue-capacity`.
     pub backlog: u64,
+    /// With a Sentinel service in `redis-url`: how many times the workers
+    /// found a new primary, and moved their writes there.
+    pub redis_failovers: u64,
 }
 
 impl Counters {
     /// Each counter with its statistic name; Kea shows them as `aae.<name>`.
-    pub fn named(&self) -> [(&'static str, u64); 8] {
+    pub fn named(&self) -> [(&'static str, u64); 9] {
         [
             ("events-received", self.received),
             ("exported-redis", self.exported_redis),
@@ -42,6 +45,7 @@ impl Counters {
             ("events-dropped", self.dropped),
             ("events-skipped", self.skipped),
             ("backlog", self.backlog),
+            ("redis-failovers", self.redis_failovers),
         ]
     }
 }
@@ -66,7 +70,7 @@ impl Stats {
         }
     }
 
-    pub fn snapshot(&self, pushed: PushCounts, backlog: u64) -> Counters {
+    pub fn snapshot(&self, pushed: PushCounts, backlog: u64, redis_failovers: u64) -> Counters {
         Counters {
             received: pushed.received,
             exported_redis: self.exported_redis.load(Relaxed),
@@ -76,6 +80,7 @@ impl Stats {
             dropped: pushed.dropped,
             skipped: self.skipped.load(Relaxed),
             backlog,
+            redis_failovers,
         }
     }
 }

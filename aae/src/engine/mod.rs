@@ -93,6 +93,8 @@ pub struct Exporter {
     /// Worker indices as they end. In a `Mutex` only so the `Exporter` is
     /// `Sync` (Kea's packet threads share it); `stop` has `&mut` and never locks.
     done: Mutex<mpsc::Receiver<usize>>,
+    /// How every worker reaches Redis, and which primary is current.
+    redis: Arc<redis_endpoint::Connector>,
     redis_watch: Arc<redis_sink::RedisWatch>,
     /// Where `stop` writes what ARPwatch has not confirmed; `None` without
     /// ARPwatch or with the spool off.
@@ -169,6 +171,12 @@ impl Exporter {
             phase,
             threads: Vec::with_capacity(config.workers),
             done: Mutex::new(done),
+            redis: redis_sink::RedisSink::connector(&config).map_err(|source| {
+                EngineError::RedisUrl {
+                    url: crate::config::redacted_url(&config.redis_url),
+                    source,
+                }
+            })?,
             redis_watch: Arc::default(),
             spool: match (&config.arpwatch_url, &config.arpwatch_spool) {
                 (Some(_), Spool::At(path)) => Some(SpoolTarget {
@@ -180,11 +188,12 @@ impl Exporter {
         };
         for index in 0..config.workers.max(1) {
             let name = format!("aae-worker-{index}");
-            let redis = redis_sink::RedisSink::new(&config, exporter.redis_watch.clone(), log)
-                .map_err(|source| EngineError::RedisUrl {
-                    url: crate::config::redacted_url(&config.redis_url),
-                    source,
-                })?;
+            let redis = redis_sink::RedisSink::new(
+                &config,
+                exporter.redis.clone(),
+                exporter.redis_watch.clone(),
+                log,
+            );
             let arpwatch = match &config.arpwatch_url {
                 None => None,
                 Some(url) => Some(
@@ -353,7 +362,12 @@ impl Exporter {
         let queue = &self.shared.queue;
         self.shared
             .stats
-            .snapshot(queue.counts(), queue.len() as u64)
+            .snapshot(queue.counts(), queue.len() as u64, self.redis_failovers())
+    }
+
+    /// The failovers the workers followed; a mutex held for a copy.
+    fn redis_failovers(&self) -> u64 {
+        self.redis.status().failovers
     }
 
     /// How many `submit` calls found their shard of the queue locked (by

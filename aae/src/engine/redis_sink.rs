@@ -8,15 +8,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use lease_model::{Lease, LeaseRecord, RedisSchema, RedisWrite, unix_now};
+use redis::FromRedisValue;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, FromRedisValue};
+use redis_endpoint::{Connected, Connector, ReadFrom};
 use tokio::time::MissedTickBehavior;
 
 use super::queue::{Outcome, Pushed, Queue, Sink};
 use super::reconcile::{IpSet, ended};
 use super::sink::{Sent, SinkIo};
 use crate::config::Config;
-use crate::messages::{AAE_LEASE_EXPIRED, AAE_REDIS_FLUSHED, Log};
+use crate::messages::{AAE_LEASE_EXPIRED, AAE_REDIS_FLUSHED, AAE_REDIS_PRIMARY, Log};
 
 /// One pipeline; a few hundred small SETs are a millisecond for a local Redis.
 const BATCH: usize = 256;
@@ -113,10 +114,12 @@ fn run_id(info: &str) -> Option<&str> {
         .map(str::trim)
 }
 
-/// One Redis server as each connection of this engine sees it.
+/// The Redis this engine writes to, as each of its connections sees it.
 #[derive(Clone)]
 struct Server {
-    client: redis::Client,
+    /// Shared by every worker: which sentinel answers, which primary is
+    /// current.
+    connector: Arc<Connector>,
     timeout: Duration,
     watch: Arc<RedisWatch>,
     marker: String,
@@ -124,22 +127,35 @@ struct Server {
 }
 
 impl Server {
-    /// A new connection, after checking which server it reached; on a server
-    /// this engine has not written to, the marker is written first.
+    /// A new connection to the server that takes writes now (through the
+    /// sentinels, for a Sentinel service), after checking which server it
+    /// reached; on a server this engine has not written to, the marker is
+    /// written first. A primary new to this engine is one that did not
+    /// hold its writes: a failover is a restart as far as the resync goes.
     async fn connect(&self) -> Result<MultiplexedConnection, String> {
-        let cfg = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout));
-        // The outer timeout also bounds name resolution, which the
-        // connection timeout does not cover.
-        let mut conn = tokio::time::timeout(
-            self.timeout * 2,
-            self.client
-                .get_multiplexed_async_connection_with_config(&cfg),
-        )
-        .await
-        .map_err(|_| format!("connecting timed out after {:?}", self.timeout * 2))?
-        .map_err(|e| format!("cannot connect: {e}"))?;
+        let Connected {
+            mut conn,
+            addr,
+            new_primary,
+        } = self.connector.connect(ReadFrom::Primary).await?;
+        if let Some(before) = new_primary
+            && self.connector.status().sentinel
+        {
+            self.log.emit(
+                AAE_REDIS_PRIMARY,
+                format_args!(
+                    "{} has its primary at {addr}{}",
+                    self.connector.describe(),
+                    match before {
+                        Some(b) => format!(
+                            " (was {b}; failovers followed: {})",
+                            self.connector.status().failovers
+                        ),
+                        None => String::new(),
+                    }
+                ),
+            );
+        }
         let info: String = self
             .query(&mut conn, redis::cmd("INFO").arg("server"))
             .await
@@ -230,11 +246,11 @@ async fn watch_marker(server: Server) {
                     server.log.emit(
                         AAE_REDIS_FLUSHED,
                         format_args!(
-                            "{} is gone from Redis at {}, which did not restart: its keys were \
+                            "{} is gone from {}, which did not restart: its keys were \
                              flushed, deleted or evicted; every current lease will be written \
                              again{}",
                             server.marker,
-                            server.client.get_connection_info().addr(),
+                            server.connector.describe(),
                             if wait.is_zero() {
                                 String::new()
                             } else {
@@ -283,13 +299,14 @@ impl RedisSink {
     /// that is down at load does not stop Kea from starting.
     pub fn new(
         config: &Config,
+        connector: Arc<Connector>,
         watch: Arc<RedisWatch>,
         log: Log,
-    ) -> Result<RedisSink, redis::RedisError> {
+    ) -> RedisSink {
         let marker = RedisSchema::marker_key(&config.node_name, watch.instance);
-        Ok(RedisSink {
+        RedisSink {
             server: Server {
-                client: secrets::redis_client(&config.redis_url, &config.redis_access)?,
+                connector,
                 timeout: config.redis_timeout,
                 watch,
                 marker,
@@ -298,7 +315,21 @@ impl RedisSink {
             conn: None,
             schema: config.schema(),
             node: config.node_name.clone(),
-        })
+        }
+    }
+
+    /// The one connector every worker's sink shares. Checks the URL only;
+    /// connecting happens on the first send, so a Redis that is down at
+    /// load does not stop Kea from starting.
+    pub fn connector(config: &Config) -> Result<Arc<Connector>, redis::RedisError> {
+        let endpoint = redis_endpoint::Endpoint::parse(&config.redis_url).map_err(|e| {
+            redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "bad redis-url",
+                e.to_string(),
+            ))
+        })?;
+        Connector::new(&endpoint, &config.redis_access, config.redis_timeout).map(Arc::new)
     }
 
     async fn connection(&mut self) -> Result<&mut MultiplexedConnection, String> {
@@ -508,10 +539,7 @@ impl SinkIo for RedisSink {
                     outcomes,
                     exported: 0,
                     skipped: expired,
-                    failure: Some(format!(
-                        "{e} ({})",
-                        self.server.client.get_connection_info().addr()
-                    )),
+                    failure: Some(format!("{e} ({})", self.server.connector.describe())),
                     forgotten: Vec::new(),
                 };
             }
@@ -578,7 +606,8 @@ mod tests {
         let every = Duration::from_millis(50);
         let gap = Duration::from_secs(1);
         let watch = Arc::new(RedisWatch::with_timing(every, gap));
-        let mut sink = RedisSink::new(&config, watch.clone(), Log::STDERR).unwrap();
+        let connector = RedisSink::connector(&config).unwrap();
+        let mut sink = RedisSink::new(&config, connector, watch.clone(), Log::STDERR);
         let marker = sink.server.marker.clone();
         assert!(marker.starts_with("aae:marker:node-a:"), "{marker}");
         let rt = tokio::runtime::Builder::new_current_thread()

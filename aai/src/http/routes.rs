@@ -108,9 +108,24 @@ async fn health(app: Arc<App>, method: Method) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return not_allowed(&app, "GET, HEAD");
     }
-    match app.store.ping().await {
-        Ok(()) => text(StatusCode::OK, "ok\n"),
-        Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+    let answer = app.store.ping().await;
+    let (status, reading) = app.store.status();
+    // The second line names the Redis behind the answer: after a
+    // failover, the new primary and how many failovers aai followed.
+    let redis = match (status.sentinel, &status.primary, reading) {
+        (false, _, Some(at)) => format!("redis: {at}"),
+        (false, _, None) => format!("redis: {}", app.store.describe()),
+        (true, primary, reading) => format!(
+            "redis: {}; primary {}; reading from {}; failovers followed: {}",
+            app.store.describe(),
+            primary.as_deref().unwrap_or("unknown"),
+            reading.as_deref().unwrap_or("none"),
+            status.failovers
+        ),
+    };
+    match answer {
+        Ok(()) => text(StatusCode::OK, format!("ok\n{redis}\n")),
+        Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n{redis}\n")),
     }
 }
 
@@ -118,7 +133,10 @@ fn metrics(app: &App, method: &Method) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return not_allowed(app, "GET, HEAD");
     }
-    let mut resp = Response::new(app.metrics.render().into());
+    let mut body = app.metrics.render();
+    let (status, _) = app.store.status();
+    body.push_str(&crate::metrics::redis_status(&status));
+    let mut resp = Response::new(body.into());
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -1,7 +1,7 @@
 //! A `redis::Client` for a URL and what reaching Redis may take beyond it.
 
 /// Secrets and TLS material for Redis, read from their files at start (by
-/// the program, with [`crate::read_file`] for the secret ones).
+/// the program, with `secrets::read_file` for the secret ones).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct RedisAccess {
     /// The ACL user's password; replaces any password in the URL.
@@ -11,6 +11,9 @@ pub struct RedisAccess {
     pub ca_pem: Option<Vec<u8>>,
     /// PEM client certificate and key, for a Redis with `tls-auth-clients`.
     pub client_pem: Option<(Vec<u8>, Vec<u8>)>,
+    /// The sentinels' password (their `requirepass`), for a Sentinel
+    /// endpoint; never sent to a data node.
+    pub sentinel_password: Option<String>,
 }
 
 impl std::fmt::Debug for RedisAccess {
@@ -20,6 +23,10 @@ impl std::fmt::Debug for RedisAccess {
             .field("password", &self.password.as_ref().map(|_| "(secret)"))
             .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
             .field("client_pem", &self.client_pem.as_ref().map(|_| "(secret)"))
+            .field(
+                "sentinel_password",
+                &self.sentinel_password.as_ref().map(|_| "(secret)"),
+            )
             .finish()
     }
 }
@@ -29,7 +36,14 @@ impl std::fmt::Debug for RedisAccess {
 /// otherwise). Connects to nothing.
 pub fn redis_client(url: &str, access: &RedisAccess) -> Result<redis::Client, redis::RedisError> {
     use redis::IntoConnectionInfo;
-    let mut info = url.into_connection_info()?;
+    client_for(url.into_connection_info()?, access)
+}
+
+/// The same for a server named by its parts (one a sentinel named).
+pub(crate) fn client_for(
+    mut info: redis::ConnectionInfo,
+    access: &RedisAccess,
+) -> Result<redis::Client, redis::RedisError> {
     if let Some(password) = &access.password {
         let settings = info.redis_settings().clone().set_password(password);
         info = info.set_redis_settings(settings);
@@ -62,9 +76,13 @@ mod tests {
             password: Some("s3cret".into()),
             ca_pem: Some(b"-----BEGIN CERTIFICATE-----".to_vec()),
             client_pem: Some((b"cert".to_vec(), b"PRIVATE KEY".to_vec())),
+            sentinel_password: Some("s3ntinel".into()),
         };
         let d = format!("{a:?}");
-        assert!(!d.contains("s3cret") && !d.contains("PRIVATE"), "{d}");
+        assert!(
+            !d.contains("s3cret") && !d.contains("PRIVATE") && !d.contains("s3ntinel"),
+            "{d}"
+        );
     }
 
     #[test]
