@@ -14,6 +14,7 @@ pub mod kea;
 pub mod netns;
 pub mod pki;
 pub mod redis;
+pub mod sentinel;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

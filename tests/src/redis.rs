@@ -23,6 +23,9 @@ pub struct Options {
     pub acl: Option<String>,
     /// Also listen with TLS, on [`RedisServer::tls_port`].
     pub tls: Option<Tls>,
+    /// More configuration, as command-line pairs (`["--replicaof",
+    /// "127.0.0.1 6379"]`): a replica of a Sentinel set, say.
+    pub extra: Vec<String>,
 }
 
 impl Options {
@@ -37,6 +40,7 @@ impl Options {
                 ca: pki.ca_file().to_owned(),
                 client_certs: true,
             }),
+            extra: Vec::new(),
         }
     }
 }
@@ -171,6 +175,7 @@ impl RedisServer {
         let child = cmd
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(&self.options.extra)
             .arg("--dir")
             .arg(self.seen(self.dir.path()))
             .arg("--logfile")
@@ -326,6 +331,39 @@ impl RedisServer {
         Some(buf)
     }
 
+    /// What the server says it is now (`role:` of `INFO replication`):
+    /// `master` or `slave`; `None` when it does not answer.
+    pub fn role(&self) -> Option<String> {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["INFO", "replication"])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("role:"))
+            .map(|r| r.trim().to_owned())
+    }
+
+    /// A field of `INFO replication` (`master_link_status`, ...).
+    pub fn replication(&self, field: &str) -> Option<String> {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["INFO", "replication"])
+            .output()
+            .ok()?;
+        let head = format!("{field}:");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix(head.as_str()))
+            .map(|r| r.trim().to_owned())
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+    }
+
     /// `TTL key` in seconds (-2 absent, -1 no expiry).
     pub fn ttl(&self, key: &str) -> i64 {
         self.cli(&["TTL", key])
@@ -393,7 +431,7 @@ impl Drop for Monitor {
 }
 
 /// The server's directory: inside its root, if it has one.
-fn new_dir(root: Option<&std::path::Path>) -> tempfile::TempDir {
+pub(crate) fn new_dir(root: Option<&std::path::Path>) -> tempfile::TempDir {
     let b = tempfile::Builder::new().prefix("aae-redis-").clone();
     match root {
         Some(root) => b.tempdir_in(root.join("tmp")),
