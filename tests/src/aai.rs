@@ -43,6 +43,11 @@ impl Aai {
     /// Starts aai on `127.0.0.1:<free port>` reading `redis_url`, and waits
     /// until it logs that it serves.
     pub fn start(redis_url: &str) -> Aai {
+        Aai::start_with(redis_url, "")
+    }
+
+    /// [`Aai::start`] with more lines of aai.toml (`redis-timeout-ms = 300`).
+    pub fn start_with(redis_url: &str, extra: &str) -> Aai {
         let bin = aai_binary();
         let mut last_log = String::new();
         for _ in 0..5 {
@@ -55,7 +60,7 @@ impl Aai {
             std::fs::write(
                 &config,
                 format!(
-                    "listen = [\"127.0.0.1:{port}\"]\nredis-url = \"{redis_url}\"\nlog-level = \"debug\"\n"
+                    "listen = [\"127.0.0.1:{port}\"]\nredis-url = \"{redis_url}\"\nlog-level = \"debug\"\n{extra}\n"
                 ),
             )
             .expect("write aai.toml");
@@ -104,15 +109,47 @@ impl Aai {
     /// `arpwatch.get_mac(ip)`: the MAC aai answers, `None` for its nil (no
     /// lease). Panics on a fault or anything that is not an answer.
     pub fn get_mac(&self, ip: &str) -> Option<String> {
+        self.try_get_mac(ip)
+            .unwrap_or_else(|fault| panic!("aai faulted get_mac({ip}): {fault}"))
+    }
+
+    /// The same, with a fault as an error (its document); anything that is
+    /// not an XML-RPC answer still panics.
+    pub fn try_get_mac(&self, ip: &str) -> Result<Option<String>, String> {
         let body = format!(
             "<?xml version=\"1.0\"?><methodCall><methodName>arpwatch.get_mac</methodName>\
              <params><param><value><string>{ip}</string></value></param></params></methodCall>"
         );
+        let (head, doc) = self.http("POST", "/RPC2", &body);
+        assert!(
+            head.starts_with("HTTP/1.1 200"),
+            "aai answered get_mac({ip}) with {head:?}: {doc}"
+        );
+        if doc.contains("<fault>") {
+            return Err(doc);
+        }
+        if doc.contains("<nil/>") {
+            return Ok(None);
+        }
+        let mac = doc
+            .split_once("<string>")
+            .and_then(|(_, rest)| rest.split_once("</string>"))
+            .map(|(mac, _)| mac.to_owned())
+            .unwrap_or_else(|| panic!("no string and no nil in aai's answer: {doc}"));
+        Ok(Some(mac))
+    }
+
+    /// `GET path` (`/health`, `/metrics`): the status line and the body.
+    pub fn get(&self, path: &str) -> (String, String) {
+        self.http("GET", path, "")
+    }
+
+    fn http(&self, method: &str, path: &str, body: &str) -> (String, String) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to aai");
         s.set_read_timeout(Some(Duration::from_secs(10))).ok();
         write!(
             s,
-            "POST /RPC2 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n\
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n\
              Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
@@ -122,20 +159,8 @@ impl Aai {
         let (head, doc) = reply
             .split_once("\r\n\r\n")
             .unwrap_or_else(|| panic!("not an HTTP answer from aai: {reply:?}"));
-        assert!(
-            head.starts_with("HTTP/1.1 200"),
-            "aai answered get_mac({ip}) with {head:?}: {doc}"
-        );
-        assert!(!doc.contains("<fault>"), "aai faulted get_mac({ip}): {doc}");
-        if doc.contains("<nil/>") {
-            return None;
-        }
-        let mac = doc
-            .split_once("<string>")
-            .and_then(|(_, rest)| rest.split_once("</string>"))
-            .map(|(mac, _)| mac.to_owned())
-            .unwrap_or_else(|| panic!("no string and no nil in aai's answer: {doc}"));
-        Some(mac)
+        let status = head.lines().next().unwrap_or_default().to_owned();
+        (status, doc.to_owned())
     }
 }
 
