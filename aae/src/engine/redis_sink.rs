@@ -448,11 +448,11 @@ impl SinkIo for RedisSink {
                 } => {
                     pipe.cmd("SET").arg(key).arg(value).ignore();
                 }
-                RedisWrite::Delete { key } if super::is_forget(lease) => {
+                RedisWrite::Delete { key, .. } if super::is_forget(lease) => {
                     pipe.cmd("GETDEL").arg(key);
                     forgets += 1;
                 }
-                RedisWrite::Delete { key } => {
+                RedisWrite::Delete { key, .. } => {
                     pipe.cmd("DEL").arg(key).ignore();
                 }
                 RedisWrite::Skip { reason } => {
