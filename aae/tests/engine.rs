@@ -914,3 +914,42 @@ fn a_deletion_by_address_alone_tells_arpwatch_the_mac_redis_held() {
     assert_eq!(gone.mac, held.hwaddr.to_string());
     exporter.stop(Duration::from_secs(2));
 }
+
+/// Two engines of two nodes sharing one Redis: an older state from one that
+/// arrives after a newer state from the other is refused, counted in
+/// `redis-stale-refused`, and the newer lease keeps its TTL.
+#[test]
+fn an_older_state_from_another_node_arriving_late_is_refused_and_counted() {
+    let redis = RedisServer::start();
+    let newer_node = Exporter::start(redis_config(&redis)).unwrap();
+    let mut other = redis_config(&redis);
+    other.node_name = "dhcp-other".into();
+    let older_node = Exporter::start(other).unwrap();
+    let newer = lease(1, 2, LeaseEvent::Renew);
+    newer_node.submit(export(newer.clone()));
+    wait_for_redis(&redis, &HashMap::from([(1, Some(newer.clone()))]));
+    let mut late = lease(1, 1, LeaseEvent::Select);
+    late.cltt -= 600;
+    late.valid_lifetime = 7200;
+    older_node.submit(export(late));
+    let c = wait_for_counters(&older_node, "the late write to be refused", |c| {
+        c.redis_stale_refused == 1
+    });
+    assert_eq!(c.exported_redis, 0, "{c:?}");
+    let named = c.named();
+    assert!(named.contains(&("redis-stale-refused", 1)), "{named:?}");
+    let r = stored(&redis, 1).unwrap();
+    assert_eq!((r.lease, r.node.as_str()), (newer, NODE));
+    let ttl = redis.ttl(&format!("{PREFIX}{}", ip(1)));
+    assert!((3600 + GRACE - 5..=3600 + GRACE).contains(&ttl), "{ttl}");
+    // Nor does a late release of that older lease delete the newer one.
+    let mut released = lease(1, 1, LeaseEvent::Release);
+    released.cltt -= 600;
+    older_node.submit(export(released));
+    wait_for_counters(&older_node, "the late release to be refused", |c| {
+        c.redis_stale_refused == 2
+    });
+    assert!(stored(&redis, 1).is_some());
+    newer_node.stop(Duration::from_secs(2));
+    older_node.stop(Duration::from_secs(2));
+}

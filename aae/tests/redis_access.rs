@@ -92,7 +92,14 @@ fn over_tls_with_an_acl_user_aae_writes_only_what_its_acl_allows() {
     let key = format!("{PREFIX}{}", ip(1));
     let aae = |args: &[&str]| redis.cli_as("aae", AAE_PASSWORD, args);
     let aai = |args: &[&str]| redis.cli_as("aai", AAI_PASSWORD, args);
+    // The newest-wins script, loaded as aae loads it, may touch only
+    // aae's keys; other scripts may not be sent whole.
+    let sha = aae(&["SCRIPT", "LOAD", lease_model::NEWEST_WINS_SCRIPT]);
+    assert_eq!(sha.len(), 40, "{sha}");
     for refused in [
+        aae(&["EVALSHA", &sha, "1", "other:key", "set", "x", "0"]),
+        aae(&["EVAL", "return 1", "0"]),
+        aae(&["SCRIPT", "FLUSH"]),
         aae(&["SET", "other:key", "x"]),
         aae(&["GET", "other:key"]),
         aae(&["FLUSHALL"]),

@@ -12,12 +12,16 @@
 //! - [`RedisSchema`] maps a record to one Redis write ([`RedisWrite`]) and a
 //!   stored value back to a record. The format is specified in
 //!   `docs/redis-schema.md`.
+//! - [`newest`] is the rule by which several writers of one Redis agree
+//!   (the newest lease wins), and [`NEWEST_WINS_SCRIPT`], the Lua script
+//!   that applies it in Redis.
 
 mod error;
 mod hostname;
 mod hwaddr;
 mod ip;
 mod lease;
+pub mod newest;
 mod redis;
 
 pub use error::Error;
@@ -25,4 +29,5 @@ pub use hostname::Hostname;
 pub use hwaddr::HwAddr;
 pub use ip::{canonical_ip, parse_ip};
 pub use lease::{INFINITE_LIFETIME, Lease, LeaseEvent, LeaseRecord, unix_now};
+pub use newest::{NEWEST_WINS_SCRIPT, SCRIPT_APPLIED, SCRIPT_REFUSED, ScriptCall};
 pub use redis::{DEFAULT_GRACE_SECS, DEFAULT_KEY_PREFIX, RedisSchema, RedisWrite, SkipReason};

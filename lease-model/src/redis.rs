@@ -6,6 +6,7 @@ use std::num::NonZeroU64;
 
 use serde::{Deserialize, Serialize};
 
+use crate::newest::ScriptCall;
 use crate::{Error, Hostname, HwAddr, Lease, LeaseEvent, LeaseRecord};
 
 pub const DEFAULT_KEY_PREFIX: &str = "aae:lease:";
@@ -34,10 +35,41 @@ pub enum RedisWrite {
         value: String,
         ttl_secs: Option<NonZeroU64>,
     },
-    /// `DEL key`: the lease ended.
-    Delete { key: String },
+    /// `DEL key`: the lease ended. `cltt` is the ended lease's: a stored
+    /// lease newer than that stays (see [`crate::newest`]).
+    Delete { key: String, cltt: i64 },
     /// Nothing to write.
     Skip { reason: SkipReason },
+}
+
+impl RedisWrite {
+    /// This write as a call of [`crate::NEWEST_WINS_SCRIPT`], which makes it
+    /// apply only if it is not older than what the key holds; `None` for
+    /// [`RedisWrite::Skip`]. `return_deleted`: a deletion that hands back the
+    /// value it deleted (`forget`) rather than `1`.
+    pub fn into_script_call(self, return_deleted: bool) -> Option<ScriptCall> {
+        match self {
+            RedisWrite::Set {
+                key,
+                value,
+                ttl_secs,
+            } => {
+                let ttl = ttl_secs.map_or(0, NonZeroU64::get);
+                Some(ScriptCall {
+                    key,
+                    args: vec!["set".into(), value, ttl.to_string()],
+                })
+            }
+            RedisWrite::Delete { key, cltt } => {
+                let mode = if return_deleted { "forget" } else { "del" };
+                Some(ScriptCall {
+                    key,
+                    args: vec![mode.into(), cltt.to_string()],
+                })
+            }
+            RedisWrite::Skip { .. } => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,7 +148,10 @@ impl RedisSchema {
     pub fn write_for(&self, record: &LeaseRecord, now: i64) -> RedisWrite {
         let key = self.key(record.lease.ip);
         if record.lease.event.ends_lease() {
-            return RedisWrite::Delete { key };
+            return RedisWrite::Delete {
+                key,
+                cltt: record.lease.cltt,
+            };
         }
         match self.ttl_at(&record.lease, now) {
             None => RedisWrite::Skip {
@@ -252,7 +287,8 @@ mod tests {
             assert_eq!(
                 s.write_for(&record(3600, 0, e), 10),
                 RedisWrite::Delete {
-                    key: "aae:lease:192.0.2.10".into()
+                    key: "aae:lease:192.0.2.10".into(),
+                    cltt: 0,
                 }
             );
         }

@@ -73,6 +73,7 @@ fn loads_serves_dora_and_publishes_counters() {
     for name in [
         "events-received",
         "exported-redis",
+        "redis-stale-refused",
         "exported-arpwatch",
         "events-retried",
         "events-coalesced",

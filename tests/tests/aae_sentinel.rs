@@ -198,9 +198,15 @@ fn a_primary_lost_during_a_burst_loses_no_lease_and_aai_never_answers_nil() {
     let answers = answers.into_inner().unwrap();
     let wrong: Vec<_> = answers
         .iter()
-        .filter(|(_, a)| matches!(a, Answer::Wrong(_)))
+        .filter_map(|(t, a)| match a {
+            Answer::Wrong(mac) => Some((t.duration_since(killed_at.min(*t)), mac.clone())),
+            _ => None,
+        })
         .collect();
-    assert!(wrong.is_empty(), "aai answered wrongly: {wrong:?}");
+    assert!(
+        wrong.is_empty(),
+        "aai answered wrongly (time after the kill, answer): {wrong:?}"
+    );
     let faults: Vec<Instant> = answers
         .iter()
         .filter(|(_, a)| matches!(a, Answer::Fault))

@@ -188,6 +188,7 @@ impl ArpwatchSink {
             outcomes: vec![Outcome::Done; batch.len()],
             exported: 0,
             skipped: 0,
+            stale: 0,
             failure: None,
         };
         for (lease, response) in batch.iter().zip(&responses) {
@@ -282,6 +283,7 @@ fn requeue(len: usize) -> Sent {
         outcomes: vec![Outcome::Retry; len],
         exported: 0,
         skipped: 0,
+        stale: 0,
         failure: None,
     }
 }

@@ -11,6 +11,10 @@ pub struct Counters {
     pub received: u64,
     /// Leases written to (or deleted from) Redis.
     pub exported_redis: u64,
+    /// Writes and deletions Redis refused because it held a newer lease
+    /// (another node's, or a later state of this node's): the newest lease
+    /// wins (docs/redis-schema.md). Done, not retried.
+    pub redis_stale_refused: u64,
     /// Notices ARPwatch accepted.
     pub exported_arpwatch: u64,
     /// Events put back for another attempt after a sink failed.
@@ -35,10 +39,11 @@ pub struct Counters {
 
 impl Counters {
     /// Each counter with its statistic name; Kea shows them as `aae.<name>`.
-    pub fn named(&self) -> [(&'static str, u64); 9] {
+    pub fn named(&self) -> [(&'static str, u64); 10] {
         [
             ("events-received", self.received),
             ("exported-redis", self.exported_redis),
+            ("redis-stale-refused", self.redis_stale_refused),
             ("exported-arpwatch", self.exported_arpwatch),
             ("events-retried", self.retried),
             ("events-coalesced", self.coalesced),
@@ -58,6 +63,7 @@ impl Counters {
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
     pub exported_redis: AtomicU64,
+    pub redis_stale_refused: AtomicU64,
     pub exported_arpwatch: AtomicU64,
     pub retried: AtomicU64,
     pub skipped: AtomicU64,
@@ -74,6 +80,7 @@ impl Stats {
         Counters {
             received: pushed.received,
             exported_redis: self.exported_redis.load(Relaxed),
+            redis_stale_refused: self.redis_stale_refused.load(Relaxed),
             exported_arpwatch: self.exported_arpwatch.load(Relaxed),
             retried: self.retried.load(Relaxed),
             coalesced: pushed.coalesced,

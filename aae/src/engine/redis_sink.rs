@@ -1,5 +1,8 @@
-//! Writes leases to Redis: one pipeline of `SET … EX` / `SET` / `DEL` per
-//! batch, in lease-model's schema, so aai reads exactly what was written.
+//! Writes leases to Redis: one pipeline per batch of `EVALSHA`s of
+//! lease-model's newest-wins script, which does the `SET … EX` / `SET` /
+//! `DEL` only when Redis does not hold a newer lease (another node's, or
+//! an update that arrived out of order), in lease-model's schema, so aai
+//! reads exactly what was written.
 //! Also notices a Redis that lost aae's keys, so the Kea border can write
 //! them all again: see [`RedisWatch`].
 
@@ -7,9 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use lease_model::{Lease, LeaseRecord, RedisSchema, RedisWrite, unix_now};
-use redis::FromRedisValue;
+use lease_model::{
+    Lease, LeaseRecord, NEWEST_WINS_SCRIPT, RedisSchema, RedisWrite, SCRIPT_APPLIED,
+    SCRIPT_REFUSED, ScriptCall, unix_now,
+};
 use redis::aio::MultiplexedConnection;
+use redis::{FromRedisValue, ServerErrorKind, Value};
 use redis_endpoint::{Connected, Connector, ReadFrom};
 use tokio::time::MissedTickBehavior;
 
@@ -290,6 +296,8 @@ async fn watch_marker(server: Server) {
 pub(crate) struct RedisSink {
     server: Server,
     conn: Option<MultiplexedConnection>,
+    /// The SHA1 of [`NEWEST_WINS_SCRIPT`], as `SCRIPT LOAD` on `conn` gave it.
+    script: String,
     schema: RedisSchema,
     node: String,
 }
@@ -313,6 +321,7 @@ impl RedisSink {
                 log,
             },
             conn: None,
+            script: String::new(),
             schema: config.schema(),
             node: config.node_name.clone(),
         }
@@ -334,7 +343,19 @@ impl RedisSink {
 
     async fn connection(&mut self) -> Result<&mut MultiplexedConnection, String> {
         if self.conn.is_none() {
-            self.conn = Some(self.server.connect().await?);
+            let mut conn = self.server.connect().await?;
+            // On every new connection: a restarted Redis, or a new primary
+            // after a failover, has an empty script cache.
+            let load = redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(NEWEST_WINS_SCRIPT)
+                .clone();
+            self.script = self
+                .server
+                .query(&mut conn, &load)
+                .await
+                .map_err(|e| format!("SCRIPT LOAD of the newest-wins script failed: {e}"))?;
+            self.conn = Some(conn);
             // The first worker to reach Redis starts the one watcher, on its
             // own runtime: it ends with that worker.
             if !self
@@ -446,110 +467,160 @@ impl SinkIo for RedisSink {
         // The write is computed now, not at submit time: a lease that waited
         // out an outage gets the TTL it has left, or none once it is dead.
         let now = unix_now();
-        let mut pipe = redis::pipe();
-        let mut outcomes = Vec::with_capacity(batch.len());
-        // Which leases went into the pipeline (the others needed no write).
-        let mut wrote = Vec::with_capacity(batch.len());
-        let (mut writes, mut expired) = (0u64, 0u64);
-        // Deletions by address alone read the value they delete (GETDEL,
-        // the pipeline's only replies), for the MAC ARPwatch is told.
-        let mut forgets = 0usize;
-        for lease in batch {
+        let mut outcomes = vec![Outcome::Done; batch.len()];
+        // One script call per lease that needs a write: its index in the
+        // batch, the call, and whether it is a deletion by address alone,
+        // which reads the value it deletes for the MAC ARPwatch is told.
+        let mut calls = Vec::with_capacity(batch.len());
+        let mut expired = 0u64;
+        for (i, lease) in batch.iter().enumerate() {
             let record = LeaseRecord {
                 lease: Lease::clone(lease),
                 node: self.node.clone(),
             };
+            let forget = super::is_forget(lease);
             match self.schema.write_for(&record, now) {
-                RedisWrite::Set {
-                    key,
-                    value,
-                    ttl_secs: Some(ttl),
-                } => {
-                    pipe.cmd("SET")
-                        .arg(key)
-                        .arg(value)
-                        .arg("EX")
-                        .arg(ttl.get())
-                        .ignore();
-                }
-                RedisWrite::Set {
-                    key,
-                    value,
-                    ttl_secs: None,
-                } => {
-                    pipe.cmd("SET").arg(key).arg(value).ignore();
-                }
-                RedisWrite::Delete { key } if super::is_forget(lease) => {
-                    pipe.cmd("GETDEL").arg(key);
-                    forgets += 1;
-                }
-                RedisWrite::Delete { key } => {
-                    pipe.cmd("DEL").arg(key).ignore();
-                }
                 RedisWrite::Skip { reason } => {
                     self.server.log.emit(
                         AAE_LEASE_EXPIRED,
                         format_args!("{} ({}): {reason:?}", lease.ip, lease.hwaddr),
                     );
                     expired += 1;
-                    outcomes.push(Outcome::Done);
-                    wrote.push(false);
-                    continue;
+                }
+                write => {
+                    let call = write.into_script_call(forget).expect("not a skip");
+                    calls.push((i, call, forget));
                 }
             }
-            writes += 1;
-            outcomes.push(Outcome::Done);
-            wrote.push(true);
         }
-        let mut forgotten = Vec::new();
-        if writes > 0 {
-            let timeout = self.server.timeout;
-            let result = match self.connection().await {
-                Ok(conn) => {
-                    match tokio::time::timeout(
-                        timeout,
-                        pipe.query_async::<Vec<Option<Vec<u8>>>>(conn),
-                    )
-                    .await
-                    {
-                        Ok(done) => done.map_err(|e| e.to_string()),
-                        Err(_) => Err(format!("no reply within {timeout:?}")),
+        let mut sent = Sent {
+            outcomes: Vec::new(),
+            exported: 0,
+            skipped: expired,
+            stale: 0,
+            failure: None,
+            forgotten: Vec::new(),
+        };
+        // Indices into `calls` still to send. Twice at most: a NOSCRIPT
+        // (Redis's script cache was emptied under a live connection: SCRIPT
+        // FLUSH) reconnects, which loads the script again, and resends what
+        // failed at once. A new connection (restarted Redis, a failover)
+        // loads it anyway.
+        let mut pending: Vec<usize> = (0..calls.len()).collect();
+        for attempt in 0..2 {
+            if pending.is_empty() {
+                break;
+            }
+            let replies = match self.pipeline(&calls, &pending).await {
+                Ok(replies) => replies,
+                Err(e) => {
+                    sent.failure = Some(e);
+                    break;
+                }
+            };
+            let mut noscript = Vec::new();
+            let mut failed = Vec::new();
+            for (&c, reply) in pending.iter().zip(replies) {
+                let forget = calls[c].2;
+                match reply {
+                    Value::Int(SCRIPT_REFUSED) => sent.stale += 1,
+                    Value::Int(SCRIPT_APPLIED) if !forget => sent.exported += 1,
+                    Value::Nil if forget => sent.exported += 1,
+                    Value::BulkString(v) if forget => {
+                        sent.exported += 1;
+                        if let Ok(r) = self.schema.decode(&v) {
+                            sent.forgotten.push(super::reconcile::ended(r.lease));
+                        }
+                    }
+                    Value::ServerError(e) if e.kind() == Some(ServerErrorKind::NoScript) => {
+                        noscript.push(c);
+                    }
+                    other => {
+                        let why = match other {
+                            Value::ServerError(e) => e.to_string(),
+                            v => format!("unexpected reply {v:?} from the newest-wins script"),
+                        };
+                        sent.failure.get_or_insert(why);
+                        failed.push(c);
                     }
                 }
-                Err(e) => Err(e),
-            };
-            let result = result.map(|deleted| {
-                debug_assert_eq!(deleted.len(), forgets);
-                forgotten = deleted
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|v| self.schema.decode(&v).ok())
-                    .map(|r| super::reconcile::ended(r.lease))
-                    .collect();
-            });
-            if let Err(e) = result {
+            }
+            // Any error: the next try makes a new connection (after a
+            // failover, READONLY from a demoted primary; a half-dead one).
+            if !(noscript.is_empty() && failed.is_empty()) {
+                self.conn = None;
+            }
+            if attempt == 0 && sent.failure.is_none() {
+                pending = noscript;
+            } else {
+                if !noscript.is_empty() {
+                    sent.failure
+                        .get_or_insert_with(|| "NOSCRIPT right after SCRIPT LOAD".into());
+                }
+                pending = failed.into_iter().chain(noscript).collect();
+                break;
+            }
+        }
+        if sent.failure.is_some() {
+            for &c in &pending {
+                outcomes[calls[c].0] = Outcome::Retry;
+            }
+            let at = self.server.connector.describe();
+            sent.failure = sent.failure.map(|e| format!("{e} ({at})"));
+        }
+        sent.outcomes = outcomes;
+        sent
+    }
+}
+
+impl RedisSink {
+    /// Sends the script calls `pending` (indices into `calls`) as one
+    /// pipeline of `EVALSHA`s, and returns one reply each, errors included.
+    /// `Err` when there is no connection or no reply at all; the connection
+    /// is then dropped.
+    async fn pipeline(
+        &mut self,
+        calls: &[(usize, ScriptCall, bool)],
+        pending: &[usize],
+    ) -> Result<Vec<Value>, String> {
+        let timeout = self.server.timeout;
+        if let Err(e) = self.connection().await {
+            self.conn = None;
+            return Err(e);
+        }
+        let mut pipe = redis::pipe();
+        // Errors come back as replies, one per call: a failed call does not
+        // hide what the others did (a forget's deleted value).
+        pipe.ignore_errors();
+        for &c in pending {
+            let call = &calls[c].1;
+            pipe.cmd("EVALSHA")
+                .arg(&self.script)
+                .arg(1)
+                .arg(&call.key)
+                .arg(&call.args);
+        }
+        let conn = self.conn.as_mut().expect("just connected");
+        let result = match tokio::time::timeout(timeout, pipe.query_async::<Vec<Value>>(conn)).await
+        {
+            Ok(done) => done.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no reply within {timeout:?}")),
+        };
+        match result {
+            Ok(replies) if replies.len() == pending.len() => Ok(replies),
+            Ok(replies) => {
+                self.conn = None;
+                Err(format!(
+                    "{} replies to a pipeline of {}",
+                    replies.len(),
+                    pending.len()
+                ))
+            }
+            Err(e) => {
                 // The connection may be half-dead; the next try makes a new one.
                 self.conn = None;
-                for (outcome, write) in outcomes.iter_mut().zip(&wrote) {
-                    if *write {
-                        *outcome = Outcome::Retry;
-                    }
-                }
-                return Sent {
-                    outcomes,
-                    exported: 0,
-                    skipped: expired,
-                    failure: Some(format!("{e} ({})", self.server.connector.describe())),
-                    forgotten: Vec::new(),
-                };
+                Err(e)
             }
-        }
-        Sent {
-            outcomes,
-            exported: writes,
-            skipped: expired,
-            failure: None,
-            forgotten,
         }
     }
 }
@@ -656,6 +727,214 @@ mod tests {
             run_id("# Server\r\nredis_version:7.0.15\r\nrun_id:abc123\r\n"),
             Some("abc123")
         );
+    }
+
+    fn at(i: u8, mac: u8, cltt: i64, valid: u32, event: LeaseEvent) -> Lease {
+        Lease::new(
+            std::net::Ipv4Addr::new(192, 0, 2, i).into(),
+            format!("02:00:00:00:{mac:02x}:{i:02x}").parse().unwrap(),
+            valid,
+            cltt,
+            Hostname::from_text(""),
+            1,
+            event,
+        )
+    }
+
+    /// What the operator's `lease4-del` by address makes: see `Exporter::forget`.
+    fn forget(i: u8, cltt: i64) -> Lease {
+        Lease::new(
+            std::net::Ipv4Addr::new(192, 0, 2, i).into(),
+            lease_model::HwAddr::from_bytes(&super::super::FORGET_MAC).unwrap(),
+            0,
+            cltt,
+            Hostname::from_text(""),
+            0,
+            LeaseEvent::Release,
+        )
+    }
+
+    fn sink(redis: &RedisServer, node: &str) -> RedisSink {
+        let config = Config {
+            redis_url: redis.url(),
+            node_name: node.into(),
+            ..Config::default()
+        };
+        let connector = RedisSink::connector(&config).unwrap();
+        RedisSink::new(&config, connector, Arc::default(), Log::STDERR)
+    }
+
+    /// The MAC and node Redis holds for 192.0.2.`i`.
+    fn held(redis: &RedisServer, i: u8) -> Option<(String, String)> {
+        let raw = redis.get(&format!("aae:lease:192.0.2.{i}"))?;
+        let r = RedisSchema::default().decode(&raw).unwrap();
+        Some((r.lease.hwaddr.to_string(), r.node))
+    }
+
+    fn ttl(redis: &RedisServer, i: u8) -> i64 {
+        redis.ttl(&format!("aae:lease:192.0.2.{i}"))
+    }
+
+    /// Sends `l` through `sink`, which must succeed: (exported, stale, forgotten).
+    async fn one(sink: &mut RedisSink, l: Lease) -> (u64, u64, Vec<Lease>) {
+        let sent = sink.send(std::slice::from_ref(&l)).await;
+        assert_eq!(sent.failure, None, "{l:?}");
+        assert_eq!(sent.outcomes, [Outcome::Done]);
+        (sent.exported, sent.stale, sent.forgotten)
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn an_older_lease_arriving_late_from_another_node_leaves_the_newer_with_its_ttl() {
+        let redis = RedisServer::start();
+        let (mut a, mut b) = (sink(&redis, "node-a"), sink(&redis, "node-b"));
+        let now = unix_now();
+        block_on(async {
+            assert_eq!(
+                one(&mut a, at(1, 0xa, now, 600, LeaseEvent::Renew)).await.0,
+                1
+            );
+            // node-b's older state, with a longer lifetime, arrives late.
+            let late = at(1, 0xb, now - 100, 7200, LeaseEvent::Select);
+            assert_eq!(one(&mut b, late).await, (0, 1, vec![]));
+            assert_eq!(
+                held(&redis, 1),
+                Some(("02:00:00:00:0a:01".into(), "node-a".into()))
+            );
+            assert!((899..=900).contains(&ttl(&redis, 1)), "{}", ttl(&redis, 1));
+            // And a later one from node-b wins, with its own TTL.
+            assert_eq!(
+                one(&mut b, at(1, 0xb, now + 1, 60, LeaseEvent::Renew))
+                    .await
+                    .0,
+                1
+            );
+            assert_eq!(
+                held(&redis, 1),
+                Some(("02:00:00:00:0b:01".into(), "node-b".into()))
+            );
+            assert!((359..=361).contains(&ttl(&redis, 1)), "{}", ttl(&redis, 1));
+            // A node's own older state is refused too (a replayed update).
+            assert_eq!(
+                one(&mut b, at(1, 0xc, now, 60, LeaseEvent::Renew)).await.1,
+                1
+            );
+            assert_eq!(held(&redis, 1).unwrap().0, "02:00:00:00:0b:01");
+        });
+    }
+
+    #[test]
+    fn both_nodes_of_a_pair_converge_at_the_same_cltt_whatever_the_order() {
+        let redis = RedisServer::start();
+        let (mut a, mut b) = (sink(&redis, "node-a"), sink(&redis, "node-b"));
+        let now = unix_now();
+        block_on(async {
+            // Same cltt and lifetime (an HA pair writing one lease): the
+            // greater node name, in both orders.
+            for (i, first_a) in [(1, true), (2, false)] {
+                let (la, lb) = (
+                    at(i, 0xa, now, 600, LeaseEvent::Select),
+                    at(i, 0xb, now, 600, LeaseEvent::Select),
+                );
+                if first_a {
+                    assert_eq!(one(&mut a, la).await.1, 0);
+                    assert_eq!(one(&mut b, lb).await.1, 0);
+                } else {
+                    assert_eq!(one(&mut b, lb).await.1, 0);
+                    assert_eq!(one(&mut a, la).await.1, 1, "refused");
+                }
+                assert_eq!(
+                    held(&redis, i).unwrap().1,
+                    "node-b",
+                    "order a first: {first_a}"
+                );
+            }
+            // Same cltt, a later expiry at node-a: node-a's, in both orders.
+            for (i, first_a) in [(3, true), (4, false)] {
+                let (la, lb) = (
+                    at(i, 0xa, now, 900, LeaseEvent::Renew),
+                    at(i, 0xb, now, 600, LeaseEvent::Renew),
+                );
+                if first_a {
+                    one(&mut a, la).await;
+                    assert_eq!(one(&mut b, lb).await.1, 1, "refused");
+                } else {
+                    one(&mut b, lb).await;
+                    assert_eq!(one(&mut a, la).await.1, 0);
+                }
+                assert_eq!(held(&redis, i).unwrap().1, "node-a");
+                assert!((1199..=1200).contains(&ttl(&redis, i)));
+            }
+        });
+    }
+
+    #[test]
+    fn a_late_deletion_of_an_older_lease_leaves_a_newer_one() {
+        let redis = RedisServer::start();
+        let (mut a, mut b) = (sink(&redis, "node-a"), sink(&redis, "node-b"));
+        let now = unix_now();
+        block_on(async {
+            // The address went to another client at node-b; node-a's
+            // release of the earlier client's lease comes late.
+            one(&mut b, at(1, 0xb, now, 600, LeaseEvent::Select)).await;
+            let release = at(1, 0xa, now - 50, 600, LeaseEvent::Release);
+            assert_eq!(one(&mut a, release).await, (0, 1, vec![]));
+            assert_eq!(held(&redis, 1).unwrap().1, "node-b");
+            // The deletion of that very lease (same cltt) deletes it.
+            let expire = at(1, 0xb, now, 600, LeaseEvent::Expire);
+            assert_eq!(one(&mut a, expire).await, (1, 0, vec![]));
+            assert_eq!(held(&redis, 1), None);
+        });
+    }
+
+    #[test]
+    fn a_forget_still_returns_the_mac_and_leaves_a_lease_from_the_future() {
+        let redis = RedisServer::start();
+        let (mut a, mut b) = (sink(&redis, "node-a"), sink(&redis, "node-b"));
+        let now = unix_now();
+        block_on(async {
+            let held_lease = at(1, 0xa, now - 10, 600, LeaseEvent::Renew);
+            one(&mut a, held_lease.clone()).await;
+            let (exported, stale, forgotten) = one(&mut b, forget(1, now)).await;
+            assert_eq!((exported, stale), (1, 0));
+            assert_eq!(forgotten.len(), 1);
+            assert_eq!(forgotten[0].hwaddr, held_lease.hwaddr);
+            assert_eq!(forgotten[0].ip, held_lease.ip);
+            assert!(forgotten[0].event.ends_lease());
+            assert_eq!(held(&redis, 1), None);
+            // Nothing held: nothing to tell.
+            assert_eq!(one(&mut b, forget(2, now)).await, (1, 0, vec![]));
+            // A lease whose cltt is ahead of this node's clock (skew) stays.
+            one(&mut a, at(3, 0xa, now + 30, 600, LeaseEvent::Renew)).await;
+            assert_eq!(one(&mut b, forget(3, now)).await, (0, 1, vec![]));
+            assert!(held(&redis, 3).is_some());
+        });
+    }
+
+    #[test]
+    fn a_flushed_script_cache_is_reloaded_and_the_batch_resent_at_once() {
+        let redis = RedisServer::start();
+        let mut a = sink(&redis, "node-a");
+        let now = unix_now();
+        block_on(async {
+            one(&mut a, at(1, 0xa, now, 600, LeaseEvent::Renew)).await;
+            assert_eq!(redis.cli(&["SCRIPT", "FLUSH"]), "OK");
+            let batch: Vec<Lease> = (2..6)
+                .map(|i| at(i, 0xa, now, 600, LeaseEvent::Renew))
+                .collect();
+            let sent = a.send(&batch).await;
+            assert_eq!(sent.failure, None);
+            assert_eq!(sent.exported, 4);
+            assert!(sent.outcomes.iter().all(|o| *o == Outcome::Done));
+            assert!((2..6).all(|i| held(&redis, i).is_some()));
+        });
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub(crate) struct Sent {
     /// Leases that needed no write (past expiry plus grace) or that the sink
     /// refused for good (an XML-RPC fault): done, but not exported.
     pub skipped: u64,
+    /// Writes Redis refused because it held a newer lease: done, not
+    /// exported.
+    pub stale: u64,
     /// Why the leases marked [`Outcome::Retry`] failed.
     pub failure: Option<String>,
     /// For each deletion by address alone ([`super::forget`]) whose key
@@ -29,6 +32,7 @@ impl Sent {
             outcomes: vec![Outcome::Retry; len],
             exported: 0,
             skipped: 0,
+            stale: 0,
             failure: Some(why.to_string()),
             forgotten: Vec::new(),
         }

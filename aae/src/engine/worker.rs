@@ -198,6 +198,7 @@ async fn sink_loop<S: SinkIo>(mut sink: S, shared: &Shared, mut phase: watch::Re
         };
         Stats::add(exported, sent.exported);
         Stats::add(&shared.stats.skipped, sent.skipped);
+        Stats::add(&shared.stats.redis_stale_refused, sent.stale);
         Stats::add(&shared.stats.retried, retried as u64);
         match sent.failure {
             Some(why) => health.failed(&why, shared.queue.len()),
