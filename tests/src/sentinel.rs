@@ -130,6 +130,11 @@ impl SentinelSet {
         p
     }
 
+    /// Stops a node (SIGKILL), whatever its role.
+    pub fn stop_node(&mut self, i: usize) {
+        self.nodes[i].stop();
+    }
+
     /// Waits until every sentinel names one primary other than `old` and
     /// it says it is one; returns it.
     pub fn wait_for_failover(&self, old: usize, timeout: Duration) -> usize {

@@ -9,4 +9,5 @@ mod lifecycle;
 mod outage;
 mod pki;
 mod redis_access;
+mod sentinel;
 mod tls;
