@@ -164,3 +164,42 @@ fn a_redis_that_fails_tls_or_the_password_is_an_outage_with_the_reason() {
         exporter.stop(Duration::from_secs(2));
     }
 }
+
+/// Through the sentinels, as the ACL user docs/operations.md gives aae: the
+/// primary the sentinels name is confirmed by its own `ROLE`, which that
+/// ACL must allow, and the leases are written there.
+#[test]
+fn through_sentinels_as_its_acl_user_aae_writes_to_the_primary() {
+    let set = system_tests::sentinel::SentinelSet::start(Options {
+        acl: Some(system_tests::redis::documented_acl(
+            AAE_PASSWORD,
+            AAI_PASSWORD,
+        )),
+        ..Options::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let password = write_secret(dir.path(), "redis-password", &format!("{AAE_PASSWORD}\n"));
+    let exporter = Exporter::start(config(
+        &set.url(Some("aae")),
+        None,
+        &format!(r#", "redis-password-file": "{password}""#),
+    ))
+    .unwrap();
+    let leases: Vec<Lease> = (0..10).map(|i| lease(i, 1, LeaseEvent::Select)).collect();
+    for l in &leases {
+        exporter.submit(Export {
+            lease: l.clone(),
+            notify_arpwatch: false,
+        });
+    }
+    let primary = set.node(set.primary().expect("a primary"));
+    wait_for_redis(
+        primary,
+        &leases
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i as u32, Some(l.clone())))
+            .collect(),
+    );
+    exporter.stop(Duration::from_secs(2));
+}

@@ -77,3 +77,32 @@ fn a_redis_password_file_others_can_read_or_tls_files_without_rediss_are_refused
         assert!(text.contains(want), "{toml}: {text}");
     }
 }
+
+/// Through the sentinels, as the ACL user docs/operations.md gives aai,
+/// which must allow the `ROLE` that confirms the primary.
+#[test]
+fn answers_through_sentinels_as_its_acl_user() {
+    let set = system_tests::sentinel::SentinelSet::start(Options {
+        acl: Some(system_tests::redis::documented_acl(
+            "unused-aae-pw",
+            AAI_PASSWORD,
+        )),
+        ..Options::default()
+    });
+    store(
+        set.node(set.primary().expect("a primary")),
+        &lease("192.0.2.78", "aa:bb:cc:dd:ee:78"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let password = secret(
+        dir.path(),
+        "redis-password",
+        &format!("{AAI_PASSWORD}\n"),
+        0o600,
+    );
+    let aai = Aai::start(
+        &set.url(Some("aai")),
+        &format!("redis-password-file = {password:?}"),
+    );
+    aai.still_answers("192.0.2.78", "aa:bb:cc:dd:ee:78");
+}
