@@ -737,3 +737,8 @@ pub fn aae_library() -> PathBuf {
     );
     std::fs::canonicalize(&lib).expect("canonical path of libdhcp_aae.so")
 }
+
+/// The addresses of `leases`, to compare with what Redis holds.
+pub fn lease_ips(leases: &[LeaseRow]) -> std::collections::BTreeSet<String> {
+    leases.iter().map(|l| l.address.clone()).collect()
+}

@@ -372,6 +372,14 @@ impl RedisServer {
             .expect("TTL reply")
     }
 
+    /// The addresses of the keys under `prefix` (aae's lease keys).
+    pub fn ips_under(&self, prefix: &str) -> std::collections::BTreeSet<String> {
+        self.keys(&format!("{prefix}*"))
+            .into_iter()
+            .map(|k| k[prefix.len()..].to_owned())
+            .collect()
+    }
+
     /// Every key matching `pattern` (SCAN, so safe on a big keyspace).
     pub fn keys(&self, pattern: &str) -> Vec<String> {
         let out = Command::new("redis-cli")

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use system_tests::kea::{
-    Family, Kea, KeaConfig, LeaseRow, aae_library, hooks_library, kea_version, perfdhcp,
+    Family, Kea, KeaConfig, LeaseRow, aae_library, hooks_library, kea_version, lease_ips, perfdhcp,
 };
 use system_tests::netns::NetnsPair;
 use system_tests::redis::RedisServer;
@@ -80,15 +80,7 @@ fn stored(redis: &RedisServer, ip: &str) -> Option<Value> {
 }
 
 fn redis_ips(redis: &RedisServer) -> BTreeSet<String> {
-    redis
-        .keys(&format!("{PREFIX}*"))
-        .into_iter()
-        .map(|k| k[PREFIX.len()..].to_owned())
-        .collect()
-}
-
-fn lease_ips(leases: &[LeaseRow]) -> BTreeSet<String> {
-    leases.iter().map(|l| l.address.clone()).collect()
+    redis.ips_under(PREFIX)
 }
 
 /// Waits until Redis holds exactly the live leases of Kea's lease file, then

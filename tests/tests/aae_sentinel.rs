@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use system_tests::aai::Aai;
-use system_tests::kea::{Family, Kea, KeaConfig, LeaseRow, aae_library, perfdhcp};
+use system_tests::kea::{Family, Kea, KeaConfig, LeaseRow, aae_library, lease_ips, perfdhcp};
 use system_tests::netns::NetnsPair;
 use system_tests::poll_until;
 use system_tests::redis::{Options, RedisServer};
@@ -31,15 +31,7 @@ fn now() -> i64 {
 }
 
 fn redis_ips(redis: &RedisServer) -> BTreeSet<String> {
-    redis
-        .keys(&format!("{PREFIX}*"))
-        .into_iter()
-        .map(|k| k[PREFIX.len()..].to_owned())
-        .collect()
-}
-
-fn lease_ips(leases: &[LeaseRow]) -> BTreeSet<String> {
-    leases.iter().map(|l| l.address.clone()).collect()
+    redis.ips_under(PREFIX)
 }
 
 /// Waits until `redis` holds exactly the leases of Kea's lease file, each
