@@ -95,6 +95,10 @@ pub struct HaConfig {
     /// Kea's logger severity ("INFO"; "DEBUG" shows every command and on
     /// which thread it ran).
     pub severity: &'static str,
+    /// One Redis for both nodes instead of one each: aae's `redis-url`
+    /// and the loopback ports it needs (a Sentinel set's, say). Each node's
+    /// own `redis` is then left unused.
+    pub shared_redis: Option<(String, Vec<u16>)>,
 }
 
 impl Default for HaConfig {
@@ -112,6 +116,7 @@ impl Default for HaConfig {
             aai: false,
             mac_sources: None,
             severity: "INFO",
+            shared_redis: None,
         }
     }
 }
@@ -179,12 +184,19 @@ impl HaPair {
             let redis = RedisServer::start();
             let arpwatch = ArpwatchStandin::start();
             let site = &net.servers[i];
-            let fwd = vec![
+            let mut fwd = vec![
                 site.forward_to_host(redis.port()),
                 site.forward_to_host(arpwatch.port()),
             ];
+            let redis_url = match &cfg.shared_redis {
+                Some((url, ports)) => {
+                    fwd.extend(ports.iter().map(|p| site.forward_to_host(*p)));
+                    url.clone()
+                }
+                None => redis.url(),
+            };
             let mut aae = json!({
-                "redis-url": redis.url(),
+                "redis-url": redis_url,
                 "arpwatch-url": arpwatch.url(),
                 "arpwatch-spool": seen_by_kea(&spool_dir.path().join(format!("{name}.spool"))),
                 "node-name": name,

@@ -530,3 +530,107 @@ fn hot_standby_v6_every_lease_answers_from_both_nodes() {
         "{ips:?}"
     );
 }
+
+/// What the shared Redis holds under aae's prefix: address to stored value.
+fn shared_values(redis: &system_tests::redis::RedisServer) -> BTreeMap<String, Value> {
+    const PREFIX: &str = "aae:lease:";
+    redis
+        .ips_under(PREFIX)
+        .into_iter()
+        .filter_map(|ip| {
+            let raw = redis.get(&format!("{PREFIX}{ip}"))?;
+            Some((
+                ip,
+                serde_json::from_slice(&raw).expect("a JSON lease value"),
+            ))
+        })
+        .collect()
+}
+
+/// Both nodes of a pair on one Redis (a Sentinel service, one Redis for the
+/// site): each writes every lease, its own grants and its partner's
+/// updates, with the same cltt; the newest-wins tie-break leaves one value
+/// per address, the greater node name's, whatever order the writes came
+/// in, and the other node's late writes are refused and counted. A failover
+/// of that Redis in between changes none of it.
+#[test]
+fn a_pair_on_one_sentinel_redis_converges_on_one_value_per_lease() {
+    use system_tests::redis::Options;
+    use system_tests::sentinel::SentinelSet;
+    let mut set = SentinelSet::start(Options::default());
+    let pair = HaPair::start(&HaConfig {
+        shared_redis: Some((set.url(None), set.ports())),
+        ..HaConfig::default()
+    });
+    let converged = |set: &SentinelSet, want: &BTreeMap<String, String>| {
+        let p = set.primary().expect("a primary");
+        poll_until(SETTLE, || {
+            let got = shared_values(set.node(p));
+            let macs: BTreeMap<String, String> = got
+                .iter()
+                .map(|(ip, v)| (ip.clone(), v["mac"].as_str().unwrap_or_default().to_owned()))
+                .collect();
+            (macs == *want && got.values().all(|v| v["node"] == "server2")).then_some(())
+        })
+        .unwrap_or_else(|| {
+            let got = shared_values(set.node(p));
+            let by_node: BTreeMap<String, usize> =
+                got.values().fold(BTreeMap::new(), |mut m, v| {
+                    *m.entry(v["node"].to_string()).or_default() += 1;
+                    m
+                });
+            panic!(
+                "the shared Redis did not converge: {} keys for {} leases, by node {by_node:?}\n{}",
+                got.len(),
+                want.len(),
+                pair.diagnostics()
+            )
+        });
+    };
+
+    pair.perfdhcp(&["-R", "100", "-n", "100", "-r", "100"])
+        .assert_served("REQUEST-ACK");
+    let leases = wait_lease_dbs_agree(&pair);
+    converged(&set, &leases);
+    // server1 granted and wrote every lease, server2 wrote each again from
+    // the partner's update; whichever came second from server1 was refused.
+    assert!(
+        pair.node(1).stat("aae.redis-stale-refused") == 0,
+        "server2's writes win ties, so none of them is refused: {}",
+        pair.diagnostics()
+    );
+
+    // The Redis primary lost; more clients meanwhile; then all of it on
+    // the new primary, still one value per lease.
+    let old = set.kill_primary();
+    pair.perfdhcp(&[
+        "-R",
+        "50",
+        "-n",
+        "50",
+        "-r",
+        "50",
+        "-b",
+        "mac=02:00:00:cc:00:00",
+    ])
+    .assert_served("REQUEST-ACK");
+    set.wait_for_failover(old, Duration::from_secs(30));
+    let leases = wait_lease_dbs_agree(&pair);
+    converged(&set, &leases);
+    // Each node's aae moved to the new primary, and wrote out what it held
+    // pending (its retries back off up to 5 s).
+    let moved = poll_until(SETTLE, || {
+        (0..2)
+            .all(|i| {
+                pair.node(i).stat("aae.redis-failovers") == 1
+                    && pair.node(i).stat("aae.backlog") == 0
+            })
+            .then_some(())
+    });
+    assert!(
+        moved.is_some(),
+        "a node did not follow the failover: {}",
+        pair.diagnostics()
+    );
+    converged(&set, &leases);
+}
