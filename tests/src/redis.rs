@@ -185,6 +185,7 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn redis-server");
+        let pid = child.id();
         self.child = Some(child);
         let port = self.port;
         let up = wait_for(
@@ -198,7 +199,9 @@ impl RedisServer {
                 {
                     return Some(Err(status));
                 }
-                ping(port).then_some(Ok(()))
+                // Its own answer, not any on the port: tests run in
+                // parallel, and another's server may have taken it first.
+                (ping(port) && process_id(port) == Some(pid)).then_some(Ok(()))
             },
         );
         match up {
@@ -410,6 +413,18 @@ fn ping(port: u16) -> bool {
     s.set_read_timeout(Some(Duration::from_secs(1))).ok();
     let mut buf = [0; 7];
     s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+/// The `process_id` a server on `port` gives in `INFO server`.
+fn process_id(port: u16) -> Option<u32> {
+    let out = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "INFO", "server"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|p| p.trim().parse().ok())
 }
 
 impl Drop for RedisServer {
