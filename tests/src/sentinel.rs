@@ -19,18 +19,17 @@ use crate::{free_port, poll_until, wait_for};
 /// down; the failover starts once two of three agree.
 const DOWN_AFTER_MS: u32 = 1000;
 
-/// The service name the sentinels monitor the primary under.
-pub const SERVICE: &str = "aae";
-
 pub struct SentinelSet {
     nodes: Vec<RedisServer>,
     sentinels: Vec<Sentinel>,
+    service: String,
 }
 
 struct Sentinel {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    service: String,
 }
 
 impl SentinelSet {
@@ -71,15 +70,23 @@ impl SentinelSet {
             .filter(|r| !r.is_empty())
             .map(PathBuf::from);
         let primary_port = nodes[0].port();
+        // A name of its own: sentinels take hello messages for the names
+        // they monitor only, so two sets of parallel tests never mix, even
+        // when one's node lands on a port another used before.
+        let service = format!("aae-{primary_port}");
         let sentinels = (0..3)
-            .map(|_| Sentinel::start(root.clone(), primary_port))
+            .map(|_| Sentinel::start(root.clone(), &service, primary_port))
             .collect();
-        let set = SentinelSet { nodes, sentinels };
+        let set = SentinelSet {
+            nodes,
+            sentinels,
+            service,
+        };
         set.wait_settled(Duration::from_secs(20));
         set
     }
 
-    /// `redis+sentinel://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3/aae`,
+    /// `redis+sentinel://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3/aae-PORT`,
     /// with `user@` when given: the form aae and aai take.
     pub fn url(&self, user: Option<&str>) -> String {
         let hosts: Vec<String> = self
@@ -88,7 +95,16 @@ impl SentinelSet {
             .map(|s| format!("127.0.0.1:{}", s.port))
             .collect();
         let user = user.map(|u| format!("{u}@")).unwrap_or_default();
-        format!("redis+sentinel://{user}{}/{SERVICE}", hosts.join(","))
+        format!(
+            "redis+sentinel://{user}{}/{}",
+            hosts.join(","),
+            self.service
+        )
+    }
+
+    /// The name the sentinels monitor the primary under.
+    pub fn service(&self) -> &str {
+        &self.service
     }
 
     /// Every port a client must reach: sentinels, then data nodes.
@@ -240,7 +256,7 @@ impl SentinelSet {
 }
 
 impl Sentinel {
-    fn start(root: Option<PathBuf>, primary_port: u16) -> Sentinel {
+    fn start(root: Option<PathBuf>, service: &str, primary_port: u16) -> Sentinel {
         let server = std::env::var("AAE_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let sentinel = server.replace("server", "sentinel");
         let installed = match &root {
@@ -265,10 +281,10 @@ impl Sentinel {
                 format!(
                     "port {port}\nbind 127.0.0.1\ndaemonize no\n\
                      dir {dir}\nlogfile {log}\n\
-                     sentinel monitor {SERVICE} 127.0.0.1 {primary_port} 2\n\
-                     sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}\n\
-                     sentinel failover-timeout {SERVICE} 10000\n\
-                     sentinel parallel-syncs {SERVICE} 1\n",
+                     sentinel monitor {service} 127.0.0.1 {primary_port} 2\n\
+                     sentinel down-after-milliseconds {service} {DOWN_AFTER_MS}\n\
+                     sentinel failover-timeout {service} 10000\n\
+                     sentinel parallel-syncs {service} 1\n",
                     dir = seen(root.as_deref(), dir.path()).display(),
                     log = seen(root.as_deref(), &dir.path().join("sentinel.log")).display(),
                 ),
@@ -294,6 +310,7 @@ impl Sentinel {
                 child: Some(child),
                 port,
                 dir,
+                service: service.to_owned(),
             };
             let up = poll_until(Duration::from_secs(10), || {
                 if s.exited() {
@@ -333,7 +350,7 @@ impl Sentinel {
 
     /// The port of the primary this sentinel names.
     fn primary_port(&self) -> Option<u16> {
-        let out = self.cli(&["SENTINEL", "get-master-addr-by-name", SERVICE])?;
+        let out = self.cli(&["SENTINEL", "get-master-addr-by-name", &self.service])?;
         let mut lines = out.lines();
         let (_host, port) = (lines.next()?, lines.next()?);
         port.trim().parse().ok()
@@ -345,7 +362,7 @@ impl Sentinel {
             "sentinels" => "num-other-sentinels",
             _ => "num-slaves",
         };
-        let out = self.cli(&["SENTINEL", "master", SERVICE])?;
+        let out = self.cli(&["SENTINEL", "master", &self.service])?;
         let lines: Vec<&str> = out.lines().collect();
         let at = lines.iter().position(|l| *l == field)?;
         lines.get(at + 1)?.trim().parse().ok()
