@@ -1002,6 +1002,8 @@ mod tests {
             "redis://localhost/2",
             "unix:///tmp/r.sock",
             "redis://:secret@10.0.0.1",
+            "redis+sentinel://10.0.0.1,10.0.0.2:26380/aae",
+            "rediss+sentinel://aae@[2001:db8::1]/leases/1",
         ] {
             let json = format!(r#"{{"redis-url": "{url}"}}"#);
             assert_eq!(Config::from_json(&json).unwrap().redis_url, url);
@@ -1078,6 +1080,14 @@ mod tests {
                 "certificate checks cannot be turned off",
             ),
             (
+                r#"{"redis-url": "redis+sentinel://u:hunter2@h:1"}"#,
+                "the service name (the path's first part) is missing",
+            ),
+            (
+                r#"{"redis-sentinel-password-file": "/etc/hostname"}"#,
+                "no sentinels' password unless 'redis-url' is redis+sentinel://",
+            ),
+            (
                 r#"{"redis-url": "redis://u:hunter2@h:99999"}"#,
                 "redis://u:***@h:99999",
             ),
@@ -1128,6 +1138,7 @@ mod tests {
         for (json, want) in cases {
             let got = err(json);
             assert!(got.contains(want), "{json}: {got:?} lacks {want:?}");
+            assert!(!got.contains("hunter2"), "{json}: {got:?} shows the password");
         }
     }
 

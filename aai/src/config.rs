@@ -239,14 +239,20 @@ pub fn resolve(file: FileConfig, flags: &Overrides, origin: &str) -> Result<Sett
     };
     if let Some(url) = url {
         Endpoint::parse(&url).map_err(|e| {
+            let shown = redacted_url(&url);
             bad(
                 "redis-url",
                 url_origin,
-                format!(
-                    "{:?} is not a Redis URL ({e}); expected redis://HOST:PORT[/DB], unix:///PATH \
-                     or redis+sentinel://HOST[:PORT][,HOST[:PORT]...]/SERVICE[/DB]",
-                    redacted_url(&url)
-                ),
+                match e {
+                    // It says which form it expected.
+                    redis_endpoint::UrlError::Sentinel(_) => {
+                        format!("{shown:?} is not a Sentinel URL: {e}")
+                    }
+                    redis_endpoint::UrlError::Server(_) => format!(
+                        "{shown:?} is not a Redis URL ({e}); expected redis://HOST:PORT[/DB], \
+                         unix:///PATH or redis+sentinel://HOST[:PORT][,HOST[:PORT]...]/SERVICE[/DB]"
+                    ),
+                },
             )
         })?;
         s.redis_url = url;
@@ -626,12 +632,31 @@ mod tests {
     }
 
     #[test]
+    fn a_sentinel_service_and_its_replicas() {
+        let s = from("redis-url = \"redis+sentinel://a:1,b/aae\"\nredis-read-from = \"replica\"")
+            .unwrap();
+        assert_eq!(s.redis_read_from, ReadFrom::Replica);
+        assert_eq!(s.redis_url, "redis+sentinel://a:1,b/aae");
+        assert_eq!(from("").unwrap().redis_read_from, ReadFrom::Primary);
+    }
+
+    #[test]
     fn bad_values_name_their_key() {
         for (text, key) in [
             ("listn = []", "listn"),
             ("listen = [\"nope\"]", "listen"),
             ("listen = []", "listen"),
             ("redis-url = \"http://x\"", "redis-url"),
+            ("redis-url = \"redis+sentinel://h/\"", "redis-url"),
+            ("redis-read-from = \"replica\"", "redis-read-from"),
+            (
+                "redis-url = \"redis+sentinel://h/aae\"\nredis-read-from = \"any\"",
+                "redis-read-from",
+            ),
+            (
+                "redis-sentinel-password-file = \"/etc/passwd\"",
+                "redis-sentinel-password-file",
+            ),
             ("key-prefix = \"a b\"", "key-prefix"),
             ("allow = [\"10.0.0.1/8\"]", "allow"),
             ("max-connections = 0", "max-connections"),
