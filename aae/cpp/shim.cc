@@ -487,6 +487,13 @@ void stat_set(rust::Str name, int64_t value) noexcept {
     }
 }
 
+void stat_set_text(rust::Str name, rust::Str value) noexcept {
+    try {
+        isc::stats::StatsMgr::instance().setValue(std::string(name), std::string(value));
+    } catch (...) {
+    }
+}
+
 void stat_del(rust::Str name) noexcept {
     try {
         isc::stats::StatsMgr::instance().del(std::string(name));

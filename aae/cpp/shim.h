@@ -33,6 +33,7 @@ void log_write(uint8_t severity, rust::Str id, rust::Str text) noexcept;
 void stats_timer_start(uint32_t interval_ms);
 void stats_timer_stop() noexcept;
 void stat_set(rust::Str name, int64_t value) noexcept;
+void stat_set_text(rust::Str name, rust::Str value) noexcept;
 void stat_del(rust::Str name) noexcept;
 
 } // namespace ffi

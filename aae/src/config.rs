@@ -1138,7 +1138,10 @@ mod tests {
         for (json, want) in cases {
             let got = err(json);
             assert!(got.contains(want), "{json}: {got:?} lacks {want:?}");
-            assert!(!got.contains("hunter2"), "{json}: {got:?} shows the password");
+            assert!(
+                !got.contains("hunter2"),
+                "{json}: {got:?} shows the password"
+            );
         }
     }
 

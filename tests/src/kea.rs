@@ -430,6 +430,12 @@ impl Kea {
             .unwrap_or_default()
     }
 
+    /// A text statistic's latest value (`aae.redis-primary`).
+    pub fn statistic_text(&self, name: &str) -> Option<String> {
+        let answer = self.command_ok("statistic-get", Some(serde_json::json!({"name": name})));
+        answer["arguments"][name][0][0].as_str().map(str::to_owned)
+    }
+
     /// One statistic's latest value (`aae.events-received`, `pkt4-ack-sent`).
     pub fn statistic(&self, name: &str) -> Option<i64> {
         self.statistics().get(name).copied()

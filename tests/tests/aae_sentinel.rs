@@ -290,6 +290,18 @@ fn a_primary_lost_during_a_burst_loses_no_lease_and_aai_never_answers_nil() {
     .assert_served("REQUEST-ACK");
     wait_redis_holds_kea(&kea, set.node(new), Duration::from_secs(15));
     assert_eq!(kea.statistic("aae.redis-failovers"), Some(1));
+    // Kea's statistics name the primary aae follows now (within the 1 s
+    // publishing period).
+    let named = format!("127.0.0.1:{}", set.node(new).port());
+    assert!(
+        poll_until(Duration::from_secs(5), || {
+            (kea.statistic_text("aae.redis-primary").as_deref() == Some(named.as_str()))
+                .then_some(())
+        })
+        .is_some(),
+        "aae.redis-primary is {:?}, not {named}",
+        kea.statistic_text("aae.redis-primary")
+    );
     assert_eq!(
         aai.get_mac(&probe.address).as_deref(),
         Some(probe.hwaddr.as_str())

@@ -365,6 +365,12 @@ impl Exporter {
             .snapshot(queue.counts(), queue.len() as u64, self.redis_failovers())
     }
 
+    /// The Redis server the workers last reached: with a Sentinel service,
+    /// the primary they follow; `None` before the first connection.
+    pub fn redis_primary(&self) -> Option<String> {
+        self.redis.status().primary
+    }
+
     /// The failovers the workers followed; a mutex held for a copy.
     fn redis_failovers(&self) -> u64 {
         self.redis.status().failovers

@@ -106,6 +106,7 @@ pub(crate) mod bridge {
         fn stats_timer_start(interval_ms: u32) -> Result<()>;
         fn stats_timer_stop();
         fn stat_set(name: &str, value: i64);
+        fn stat_set_text(name: &str, value: &str);
         fn stat_del(name: &str);
     }
 }

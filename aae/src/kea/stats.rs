@@ -11,6 +11,9 @@ use super::ffi::bridge as ffi;
 use crate::messages;
 
 const PREFIX: &str = "aae.";
+/// The one text statistic: the Redis server aae writes to now (with a
+/// Sentinel service, the primary it follows).
+const REDIS_PRIMARY: &str = "aae.redis-primary";
 const INTERVAL_MS: u32 = 1000;
 
 /// Starts the periodic publisher (from `*_srv_configured`: Kea drops every
@@ -35,6 +38,9 @@ pub(super) fn publish() {
             i64::try_from(value).unwrap_or(i64::MAX),
         );
     }
+    if let Some(primary) = exp.redis_primary() {
+        ffi::stat_set_text(REDIS_PRIMARY, &primary);
+    }
 }
 
 /// Stops the publisher and removes aae's statistics, so a reloaded library
@@ -46,4 +52,5 @@ pub(super) fn stop() {
     for (name, _) in exp.counters().named() {
         ffi::stat_del(&format!("{PREFIX}{name}"));
     }
+    ffi::stat_del(REDIS_PRIMARY);
 }
