@@ -97,15 +97,6 @@ impl Endpoint {
             Endpoint::Sentinel(s) => s.tls,
         }
     }
-
-    /// Whether the URL itself holds a password.
-    pub fn has_password(&self) -> bool {
-        match self {
-            Endpoint::Server(url) => redis::IntoConnectionInfo::into_connection_info(url.as_str())
-                .is_ok_and(|i| i.redis_settings().password().is_some()),
-            Endpoint::Sentinel(s) => s.password.is_some(),
-        }
-    }
 }
 
 fn parse_sentinel(url: &str, tls: bool) -> Result<SentinelService, UrlError> {
@@ -266,7 +257,6 @@ mod tests {
             assert_eq!(Endpoint::parse(url).unwrap(), Endpoint::Server(url.into()));
         }
         assert!(Endpoint::parse("rediss://h").unwrap().is_tls());
-        assert!(Endpoint::parse("redis://:pw@h").unwrap().has_password());
         let e = Endpoint::parse("http://u:hunter2@h")
             .unwrap_err()
             .to_string();

@@ -120,10 +120,6 @@ impl SentinelSet {
         &self.nodes[i]
     }
 
-    pub fn nodes(&self) -> usize {
-        self.nodes.len()
-    }
-
     /// The data node every sentinel names as primary and that says it is
     /// one; `None` while they disagree or it does not.
     pub fn primary(&self) -> Option<usize> {
